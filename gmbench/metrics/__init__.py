@@ -1,0 +1,1 @@
+"""Feature extractors and quality scores (importing this package registers the extractors)."""

@@ -1,0 +1,138 @@
+"""Named registries of models, datasets and feature extractors, plus third-party plugins.
+
+Built-ins register themselves when their modules are imported; third-party packages add an
+entry point in the group ``gmbench.plugins`` naming a callable that gmbench calls once
+(with no arguments) to register its things:
+
+    [project.entry-points."gmbench.plugins"]
+    my_models = "my_pkg.gmbench_plugin:register"
+"""
+from __future__ import annotations
+
+import difflib
+import importlib
+import warnings
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any, Callable, Generic, TypeVar
+
+from gmbench.errors import GmbenchError
+
+T = TypeVar("T")
+PLUGIN_GROUP = "gmbench.plugins"
+_BUILTIN_MODULES = ("gmbench.data", "gmbench.models", "gmbench.metrics")
+
+
+class Registry(Generic[T]):
+    """A name -> object map that validates names and kinds and explains unknown names."""
+
+    def __init__(self, kind: str, check: Callable[[Any], bool], expected: str):
+        self.kind = kind
+        self._check = check
+        self._expected = expected
+        self._items: dict[str, T] = {}
+
+    def register(self, name: str, obj: T) -> T:
+        if not isinstance(name, str) or not name or any(c.isspace() for c in name) or "/" in name or "\\" in name:
+            raise GmbenchError(
+                f"Cannot register {self.kind} {name!r}: a name must be a non-empty string "
+                "without whitespace or path separators."
+            )
+        if name in self._items:
+            raise GmbenchError(f"Cannot register {self.kind} {name!r}: that name is already taken by {self._items[name]!r}.")
+        if not self._check(obj):
+            raise GmbenchError(f"Cannot register {self.kind} {name!r}: expected {self._expected}, got {obj!r}.")
+        self._items[name] = obj
+        return obj
+
+    def unregister(self, name: str) -> None:
+        self._items.pop(name, None)
+
+    def get(self, name: str) -> T:
+        ensure_loaded()
+        if name not in self._items:
+            known = sorted(self._items)
+            close = difflib.get_close_matches(str(name), known, n=1, cutoff=0.5)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise GmbenchError(f"Unknown {self.kind} {name!r}.{hint} Known {self.kind}s: {', '.join(known) or '(none)'}.")
+        return self._items[name]
+
+    def names(self) -> list[str]:
+        ensure_loaded()
+        return sorted(self._items)
+
+    def __contains__(self, name: str) -> bool:
+        ensure_loaded()
+        return name in self._items
+
+
+def _is_model_class(obj: Any) -> bool:
+    from gmbench.models.base import GenerativeModel
+
+    return isinstance(obj, type) and issubclass(obj, GenerativeModel)
+
+
+def _is_dataset(obj: Any) -> bool:
+    from gmbench.data import DatasetSpec
+
+    return isinstance(obj, DatasetSpec)
+
+
+MODELS: Registry[type] = Registry("model", _is_model_class, "a subclass of gmbench.models.base.GenerativeModel")
+DATASETS: Registry[Any] = Registry("dataset", _is_dataset, "a gmbench.data.DatasetSpec")
+EXTRACTORS: Registry[Callable] = Registry("extractor", callable, "a callable that builds a FeatureExtractor")
+
+
+def _decorator_or_call(registry: Registry, name: str, obj: Any):
+    if obj is None:
+        return lambda o: registry.register(name, o)
+    return registry.register(name, obj)
+
+
+def register_model(name: str, cls: type | None = None):
+    """Register a GenerativeModel subclass; usable as ``@register_model("name")``."""
+    return _decorator_or_call(MODELS, name, cls)
+
+
+def register_dataset(name: str, spec: Any | None = None):
+    return _decorator_or_call(DATASETS, name, spec)
+
+
+def register_extractor(name: str, factory: Callable | None = None):
+    """Register a factory ``(**options) -> FeatureExtractor``; usable as a decorator."""
+    return _decorator_or_call(EXTRACTORS, name, factory)
+
+
+@dataclass(frozen=True)
+class PluginFailure:
+    name: str
+    error: str
+
+
+PLUGIN_FAILURES: list[PluginFailure] = []
+_loaded = False
+
+
+def load_plugins() -> list[PluginFailure]:
+    """Call every ``gmbench.plugins`` entry point once; a failing plugin is reported, not fatal."""
+    failures = []
+    for ep in entry_points(group=PLUGIN_GROUP):
+        try:
+            ep.load()()
+        except Exception as exc:  # a broken plugin must not stop the others
+            failure = PluginFailure(ep.name, f"{type(exc).__name__}: {exc}")
+            failures.append(failure)
+            warnings.warn(f"gmbench plugin {ep.name!r} ({ep.value}) failed to load: {failure.error}", stacklevel=2)
+    PLUGIN_FAILURES.extend(failures)
+    return failures
+
+
+def ensure_loaded() -> None:
+    """Import the built-in registrations and load plugins, once per process."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for module in _BUILTIN_MODULES:
+        importlib.import_module(module)
+    load_plugins()

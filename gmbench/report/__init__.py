@@ -1,0 +1,1 @@
+"""Tidy records, reports and regression comparison."""
