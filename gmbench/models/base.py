@@ -25,6 +25,7 @@ class GenerativeModel(nn.Module):
 
     family: ClassVar[str] = "other"
     Config: ClassVar[type]
+    trainable: ClassVar[bool] = True  # False for reference rows fitted in ``fit_data`` (no training loop)
 
     def __init__(self, config=None, image_shape: tuple[int, int, int] = (1, 28, 28)):
         super().__init__()

@@ -1,0 +1,3 @@
+from gmbench.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,51 @@
+"""Feature extractors: uint8 images [N,C,H,W] -> float features [N,D] (+ logits [N,K] with a head).
+
+Each extractor carries a stable ``name``, the ``weights_sha256`` of its weights and a
+``preprocessing_version``; all three are recorded beside every score and key the stats cache.
+"""
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+
+class FeatureExtractor(nn.Module):
+    """Base class: subclasses implement ``forward(uint8 [N,C,H,W]) -> (features [N,D], logits [N,K] | None)``."""
+
+    name: ClassVar[str]
+    feature_dim: ClassVar[int]
+    preprocessing_version: ClassVar[str] = "1"
+
+    def __init__(self, weights_sha256: str, num_classes: int | None):
+        super().__init__()
+        self.weights_sha256 = weights_sha256
+        self.num_classes = num_classes  # None when the weights have no classifier head
+
+    def forward(self, images: Tensor) -> tuple[Tensor, Tensor | None]:
+        raise NotImplementedError
+
+
+@torch.no_grad()
+def extract(extractor: FeatureExtractor, images: Tensor, batch_size: int = 500,
+            dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor | None]:
+    """Features float64 [N,D] and logits float64 [N,K] (or None) on the CPU.
+
+    Batches stay on the extractor's device until the end: no per-batch host synchronisation.
+    ``dtype`` other than float32 runs the network under autocast (bf16 is an opt-in speed option).
+    """
+    if images.dtype != torch.uint8 or images.dim() != 4:
+        raise ValueError(f"extract expects uint8 [N,C,H,W] images, got {images.dtype} {tuple(images.shape)}")
+    device = next(iter(extractor.parameters()), torch.empty(0)).device
+    extractor.eval()
+    feats, logits = [], []
+    for start in range(0, len(images), batch_size):
+        batch = images[start: start + batch_size].to(device, non_blocking=True)  # [b,C,H,W] uint8
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+            f, lg = extractor(batch)
+        feats.append(f.float())
+        if lg is not None:
+            logits.append(lg.float())
+    features = torch.cat(feats).double().cpu()  # [N,D]
+    return features, (torch.cat(logits).double().cpu() if logits else None)
