@@ -16,9 +16,8 @@ from gmbench.errors import GmbenchError
 def cmd_list(args) -> int:
     from gmbench.registry import DATASETS, EXTRACTORS, MODELS, PLUGIN_FAILURES
 
-    models = [{"name": n, "family": MODELS.get(n).family, "nfe": None} for n in MODELS.names()]
     listing = {
-        "models": [{"name": m["name"], "family": m["family"]} for m in models],
+        "models": [{"name": n, "family": MODELS.get(n).family} for n in MODELS.names()],
         "datasets": DATASETS.names(),
         "extractors": EXTRACTORS.names(),
         "plugin_failures": [{"name": f.name, "error": f.error} for f in PLUGIN_FAILURES],
