@@ -67,11 +67,9 @@ def test_second_run_refuses_and_resume_reruns_nothing(smoke_run, capsys):
 def test_failed_job_is_recorded_and_suite_goes_on(tmp_path, monkeypatch):
     from gmbench.models.gan import DCGAN
 
-    calls = {"n": 0}
     original = DCGAN.train_step
 
     def flaky(self, x):  # the first job's model breaks, the second's works
-        calls["n"] += 1
         if self.config.width == 16 and torch.initial_seed() == 0:
             raise RuntimeError("boom")
         return original(self, x)
