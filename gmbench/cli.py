@@ -58,6 +58,84 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_train_classifier(args) -> int:
+    from gmbench.metrics.lenet import SHIPPED_WEIGHTS, train_shipped_weights
+
+    command = f"gmbench train-classifier --epochs {args.epochs} --seed {args.seed} --device {args.device}" + (
+        f" --out {args.out}" if args.out else "")
+    manifest = train_shipped_weights(args.out or SHIPPED_WEIGHTS, epochs=args.epochs, seed=args.seed,
+                                     device=args.device, data_root=args.data_root, command=command)
+    print(f"mnist-lenet: test accuracy {100 * manifest['test_accuracy']:.2f}% after {manifest['epochs']} epochs "
+          f"(seed {manifest['seed']}, {manifest['train_seconds']} s); sha256 {manifest['sha256']}; "
+          f"written to {args.out or SHIPPED_WEIGHTS}")
+    return 0
+
+
+def _extractor_options(args) -> dict:
+    return {"weights": args.inception_weights} if args.inception_weights else {}
+
+
+def _eval_reference(ref: str, n: int | None):
+    """--ref: an existing sample-set path, else ``dataset:split`` (first ``n`` images when --n is given)."""
+    from pathlib import Path
+
+    from gmbench.metrics.sample_sets import load_sample_set
+
+    if Path(ref).exists() or ":" not in ref:
+        return load_sample_set(ref, n)
+    return f"{ref}:{n}" if n is not None and ref.count(":") == 1 else ref
+
+
+def cmd_eval(args) -> int:
+    from dataclasses import asdict
+
+    import torch
+
+    import gmbench
+    from gmbench.metrics import check_metrics, evaluate
+    from gmbench.metrics.features import resolve_device
+    from gmbench.metrics.sample_sets import load_sample_set
+
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    check_metrics(args.extractor, metrics)
+    samples = load_sample_set(args.samples, args.n)
+    reference = _eval_reference(args.ref, args.n)
+    device = resolve_device(args.device)
+    scores = evaluate(samples, reference=reference, extractor=args.extractor, metrics=metrics, device=device,
+                      dtype=args.dtype, data_root=args.data_root, seed=args.seed, batch_size=args.batch_size,
+                      extractor_options=_extractor_options(args))
+    provenance = {
+        "samples": args.samples, "reference": args.ref, "extractor": scores[0].extractor,
+        "weights_sha256": scores[0].extractor_sha256, "n_samples": scores[0].n_samples,
+        "n_reference": scores[0].n_reference, "seed": args.seed, "device": str(device), "dtype": args.dtype,
+        "torch_version": torch.__version__, "gmbench_version": gmbench.__version__,
+    }
+    if args.json:
+        print(json.dumps({"scores": [asdict(s) for s in scores], "provenance": provenance}, indent=2))
+        return 0
+    print(f"{'metric':<28}{'value':>14}  better")
+    for s in scores:
+        print(f"{s.metric:<28}{s.value:>14.6g}  {'higher' if s.higher_is_better else 'lower'}")
+    print()
+    for key, value in provenance.items():
+        print(f"{key + ':':<17} {value}")
+    return 0
+
+
+def cmd_stats(args) -> int:
+    from gmbench.metrics import build_extractor
+    from gmbench.metrics.evaluate import parse_dtype
+    from gmbench.metrics.stats_cache import reference_stats
+
+    extractor = build_extractor(args.extractor, device=args.device, **_extractor_options(args))
+    stats, path, reused = reference_stats(extractor, args.dataset, args.split, args.n, data_root=args.data_root,
+                                          dtype=parse_dtype(args.dtype), batch_size=args.batch_size)
+    print(f"{'reused' if reused else 'computed'} {args.dataset}:{args.split} statistics on {extractor.name} "
+          f"(sha256 {extractor.weights_sha256[:16]}, N={len(stats.features)}, D={stats.features.shape[1]}, "
+          f"{args.dtype}): {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gmbench", description="Benchmark generative image models.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
@@ -79,7 +157,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="skip jobs already finished in the run folder (or the latest run of the suite)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or job lines")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("eval", help="score a sample set (.npy/.npz/.pt/PNG folder) against a dataset split or another set")
+    p.add_argument("samples", help=".npy/.npz uint8 [N,28,28] or [N,1,28,28], a .pt tensor, or a folder of .png files")
+    p.add_argument("--ref", default="mnist:test", help="dataset:split (default mnist:test) or a second sample set")
+    p.add_argument("--extractor", default="mnist-lenet")
+    p.add_argument("--metrics", default="fid", help="comma-separated: fid,kid,is,precision,recall,density,coverage,"
+                                                     "class_entropy,classifier_accuracy_score")
+    p.add_argument("--n", type=int, help="use the first N images of each side")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--seed", type=int, default=0, help="seed of KID subsets and of the CAS classifier")
+    p.add_argument("--batch-size", type=int, default=500)
+    _add_extractor_arguments(p)
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("stats", help="precompute cached reference statistics of a dataset split")
+    p.add_argument("dataset")
+    p.add_argument("--split", default="test")
+    p.add_argument("--extractor", default="mnist-lenet")
+    p.add_argument("--n", type=int, help="first N images (default: the whole split)")
+    p.add_argument("--batch-size", type=int, default=500)
+    _add_extractor_arguments(p)
+    p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("train-classifier", help="retrain the mnist-lenet feature extractor")
+    p.add_argument("--out", help="weights file to write (default: the shipped gmbench/weights/mnist-lenet.pt); "
+                                 "its manifest goes beside it as .json")
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--data-root", help="dataset root (default: $GMBENCH_DATA_ROOT)")
+    p.set_defaults(func=cmd_train_classifier)
     return parser
+
+
+def _add_extractor_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    p.add_argument("--dtype", default="fp32", help="fp32 | bf16 (autocast during feature extraction)")
+    p.add_argument("--data-root", help="dataset root (default: $GMBENCH_DATA_ROOT)")
+    p.add_argument("--inception-weights", help="Inception weights file (TorchScript or state dict) for inception-v3-tf")
 
 
 def _fail(message: str) -> int:

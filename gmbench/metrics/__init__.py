@@ -1,1 +1,6 @@
 """Feature extractors and quality scores (importing this package registers the extractors)."""
+from gmbench.metrics import lenet  # noqa: F401  (registers mnist-lenet)
+from gmbench.metrics.evaluate import METRIC_NAMES, Score, check_metrics, evaluate
+from gmbench.metrics.features import build_extractor
+
+__all__ = ["METRIC_NAMES", "Score", "build_extractor", "check_metrics", "evaluate"]

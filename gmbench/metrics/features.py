@@ -5,10 +5,14 @@ Each extractor carries a stable ``name``, the ``weights_sha256`` of its weights 
 """
 from __future__ import annotations
 
+import inspect
 from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
+
+from gmbench.errors import GmbenchError
+from gmbench.registry import EXTRACTORS
 
 
 class FeatureExtractor(nn.Module):
@@ -49,3 +53,30 @@ def extract(extractor: FeatureExtractor, images: Tensor, batch_size: int = 500,
             logits.append(lg.float())
     features = torch.cat(feats).double().cpu()  # [N,D]
     return features, (torch.cat(logits).double().cpu() if logits else None)
+
+
+def build_extractor(name: str, device: str | torch.device = "cpu", **options) -> FeatureExtractor:
+    """Build the registered extractor ``name`` on ``device``; unknown options are a GmbenchError."""
+    factory = EXTRACTORS.get(name)
+    try:
+        inspect.signature(factory).bind(device=device, **options)
+    except TypeError:
+        valid = [p for p in inspect.signature(factory).parameters if p != "device"]
+        raise GmbenchError(f"Extractor {name!r} does not take options {sorted(options)}; "
+                           f"its options are: {', '.join(valid) or '(none)'}.") from None
+    return factory(device=resolve_device(device), **options)
+
+
+def resolve_device(spec: str | torch.device) -> torch.device:
+    """``cpu`` | ``cuda[:i]`` | ``auto`` (CUDA when available) -> torch.device; CUDA without a GPU is a GmbenchError."""
+    if str(spec) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(spec)
+    except (RuntimeError, TypeError):
+        raise GmbenchError(f"Unknown device {spec!r}; use cpu, cuda, cuda:N or auto.") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise GmbenchError(f"Device {spec!r} was requested but no CUDA GPU is available; use --device cpu or auto.")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise GmbenchError(f"Device {spec!r} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s).")
+    return device

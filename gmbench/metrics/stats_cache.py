@@ -1,0 +1,94 @@
+"""Reference (real-data) features and Gaussian statistics, cached on disk.
+
+One file per key (dataset, split, extractor, weights sha256, preprocessing version, N, dtype) in
+``$GMBENCH_CACHE`` or ``~/.cache/gmbench/stats``, written atomically. The key is stored inside the
+file too; a file whose key differs (or that cannot be read) is rebuilt. Features are stored in
+float32, which is what the network produced, so reuse is lossless.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from gmbench.data import load_dataset
+from gmbench.errors import GmbenchError
+from gmbench.io import atomic_path
+from gmbench.metrics.features import FeatureExtractor, extract
+from gmbench.metrics.fid import gaussian_stats
+
+ENV_CACHE = "GMBENCH_CACHE"
+DTYPE_NAMES = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
+
+
+@dataclass(frozen=True)
+class StatsKey:
+    dataset: str
+    split: str
+    extractor: str
+    weights_sha256: str
+    preprocessing_version: str
+    n: int
+    dtype: str
+
+    def filename(self) -> str:
+        return (f"{self.dataset}-{self.split}-{self.extractor}-{self.weights_sha256[:16]}-"
+                f"p{self.preprocessing_version}-n{self.n}-{self.dtype}.pt")
+
+
+@dataclass(frozen=True)
+class FeatureStats:
+    """Features float64 [N,D], logits float64 [N,K] or None, and their Gaussian mu [D], sigma [D,D]."""
+
+    features: Tensor
+    logits: Tensor | None
+    mu: Tensor
+    sigma: Tensor
+
+    @classmethod
+    def of(cls, features: Tensor, logits: Tensor | None) -> "FeatureStats":
+        return cls(features, logits, *gaussian_stats(features))
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get(ENV_CACHE) or Path.home() / ".cache" / "gmbench" / "stats").expanduser()
+
+
+def reference_stats(extractor: FeatureExtractor, dataset: str, split: str = "test", n: int | None = None, *,
+                    data_root: str | None = None, dtype: torch.dtype = torch.float32,
+                    batch_size: int = 500) -> tuple[FeatureStats, Path, bool]:
+    """Stats of the first ``n`` images (all when None) of a dataset split: (stats, cache file, reused?)."""
+    images, _ = load_dataset(dataset, split, data_root)
+    n = len(images) if n is None else n
+    if not 2 <= n <= len(images):
+        raise GmbenchError(f"Reference {dataset}:{split} has {len(images)} images; cannot use N={n} (need 2..{len(images)}).")
+    key = StatsKey(dataset, split, extractor.name, extractor.weights_sha256, str(extractor.preprocessing_version),
+                   n, DTYPE_NAMES.get(dtype, str(dtype)))
+    path = cache_dir() / key.filename()
+    cached = _read(path, key)
+    if cached is not None:
+        return cached, path, True
+    features, logits = extract(extractor, images[:n], batch_size, dtype)  # [n,D], [n,K] | None
+    stats = FeatureStats.of(features, logits)
+    with atomic_path(path) as tmp:
+        torch.save({"key": asdict(key), "features": features.float(),
+                    "logits": None if logits is None else logits.float(),
+                    "mu": stats.mu, "sigma": stats.sigma}, tmp)
+    return stats, path, False
+
+
+def _read(path: Path, key: StatsKey) -> FeatureStats | None:
+    """The cached stats when the file exists, loads and carries exactly ``key``; else None."""
+    if not path.is_file():
+        return None
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # a damaged cache file is rebuilt, never trusted
+        return None
+    if not isinstance(blob, dict) or blob.get("key") != asdict(key):
+        return None
+    logits = blob["logits"]
+    return FeatureStats(blob["features"].double(), None if logits is None else logits.double(), blob["mu"], blob["sigma"])
