@@ -76,7 +76,7 @@ def sample_ddpm_family(model: Denoiser, x: Tensor, alpha_bars: Tensor, steps: in
     for i, t in enumerate(ts):
         a_t = alpha_bars[t]
         a_prev = alpha_bars[ts[i + 1]] if i + 1 < len(ts) else one
-        eps = model(x, torch.full((x.shape[0],), t, device=x.device, dtype=torch.float32)).float()  # [B,C,H,W]
+        eps = model(x, torch.full((x.shape[0],), t, device=x.device, dtype=torch.float32))  # [B,C,H,W]
         if sampler == "ddim":
             x = ddim_step(x, eps, a_t, a_prev)
         else:
@@ -107,12 +107,12 @@ def sample_flow(model: Denoiser, x: Tensor, steps: int, sampler: str) -> Tensor:
     ones = torch.ones(x.shape[0], device=x.device)  # [B]
     for t0, t1 in zip(grid[:-1], grid[1:]):
         h = t1 - t0
-        v0 = model(x, t0 * ones).float()  # [B,C,H,W]
+        v0 = model(x, t0 * ones)  # [B,C,H,W]
         if sampler == "euler":
             x = x + h * v0
         else:
             x_pred = x + h * v0
-            v1 = model(x_pred, t1 * ones).float()
+            v1 = model(x_pred, t1 * ones)
             x = x + h * 0.5 * (v0 + v1)
     return x
 
@@ -150,9 +150,9 @@ class UNetDiffusion(GenerativeModel):
         return x.contiguous(memory_format=torch.channels_last) if self.config.channels_last else x
 
     def ema_model(self, x: Tensor, t: Tensor) -> Tensor:
-        """The EMA network as a denoiser for the samplers, under the same precision options."""
+        """The EMA network as a denoiser for the samplers, under the same precision options; float32 out."""
         with self._autocast():
-            return self.ema(self._input(x), t)
+            return self.ema(self._input(x), t).float()
 
     def loss(self, x: Tensor) -> Tensor:
         raise NotImplementedError
