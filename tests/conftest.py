@@ -1,4 +1,10 @@
-"""Shared fixtures: the real MNIST when GMBENCH_DATA_ROOT (or ../shared/datasets) has it."""
+"""Test-session settings and shared fixtures.
+
+The real MNIST is used when GMBENCH_DATA_ROOT (or ../shared/datasets beside the checkout) has it.
+Tiny tensors gain nothing from intra-op threads, and on a shared 2-core machine OpenMP threads
+that wait on each other made the model tests 10-50x slower (measured: a tiny U-Net step took
+0.4-2.3 s with 2 threads under load, 0.05 s with 1). So the tests run single-threaded.
+"""
 from __future__ import annotations
 
 import os
@@ -12,7 +18,7 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 if not os.environ.get("GMBENCH_DATA_ROOT") and (SHARED_DATA / "MNIST" / "raw").is_dir():
     os.environ["GMBENCH_DATA_ROOT"] = str(SHARED_DATA)
 
-torch.set_num_threads(min(2, torch.get_num_threads()))
+torch.set_num_threads(1)
 
 
 def _has_mnist() -> bool:

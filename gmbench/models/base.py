@@ -26,6 +26,9 @@ class GenerativeModel(nn.Module):
     family: ClassVar[str] = "other"
     Config: ClassVar[type]
     trainable: ClassVar[bool] = True  # False for reference rows fitted in ``fit_data`` (no training loop)
+    # Config overrides that make the model tiny enough for the contract test on 2 CPU cores
+    # (see ``tiny_config``); a model whose defaults are already tiny leaves it empty.
+    tiny_overrides: ClassVar[dict] = {}
 
     def __init__(self, config=None, image_shape: tuple[int, int, int] = (1, 28, 28)):
         super().__init__()
@@ -79,6 +82,11 @@ class GenerativeModel(nn.Module):
     @classmethod
     def default_config(cls):
         return cls.Config()
+
+    @classmethod
+    def tiny_config(cls):
+        """The default config with ``tiny_overrides`` applied: what the contract test builds."""
+        return apply_overrides(cls.Config(), cls.tiny_overrides, where=f"{cls.__name__}.tiny_overrides")
 
     @classmethod
     def config_fields(cls) -> list[str]:

@@ -1,11 +1,14 @@
-"""Generative adversarial networks.
+"""Generative adversarial networks: gan-mlp, dcgan and wgan-gp.
 
-Losses are small pure functions on discriminator logits so tests can check them against their
-formulas; each model class owns its networks and optimizers and runs its own steps.
+Losses are small pure functions on discriminator outputs so tests can check them against their
+formulas; each model class owns its networks and optimizers and runs its own steps. The three
+models share sampling (``AdversarialModel``); gan-mlp and dcgan also share the training step
+(``NonSaturatingGAN``) and differ only in their networks.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -15,6 +18,7 @@ from gmbench.models.base import GenerativeModel
 from gmbench.registry import register_model
 
 
+# --- losses ---------------------------------------------------------------------------------------
 def discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     """-log D(x) - log(1 - D(G(z))), with D = sigmoid(logits) (Goodfellow et al. 2014)."""
     return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
@@ -25,13 +29,59 @@ def generator_loss_nonsaturating(fake_logits: Tensor) -> Tensor:
     return F.softplus(-fake_logits).mean()
 
 
-@dataclass(frozen=True)
-class DCGANConfig:
-    z_dim: int = 100
-    width: int = 64  # channels of the last generator / first discriminator conv
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
+def critic_loss_wasserstein(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    """E[C(G(z))] - E[C(x)]: the critic minimises the negative Wasserstein estimate (Arjovsky et al. 2017)."""
+    return fake_scores.mean() - real_scores.mean()
+
+
+def generator_loss_wasserstein(fake_scores: Tensor) -> Tensor:
+    """-E[C(G(z))]."""
+    return -fake_scores.mean()
+
+
+def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, eps: Tensor) -> Tensor:
+    """E[(||grad_x C(x_hat)||_2 - 1)^2] at x_hat = eps*real + (1-eps)*fake (Gulrajani et al. 2017, eq. 3).
+
+    ``eps``: [B,1,1,1] uniform in [0,1]. The graph is kept so the penalty can be backpropagated.
+    """
+    x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)  # [B,C,H,W]
+    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)  # [B,C,H,W]
+    return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
+
+
+# --- networks -------------------------------------------------------------------------------------
+class MLPGenerator(nn.Module):
+    """z -> 256 -> 512 -> prod(image_shape), LeakyReLU(0.2) hidden units, tanh output."""
+
+    def __init__(self, z_dim: int, hidden: tuple[int, int], image_shape: tuple[int, int, int]):
+        super().__init__()
+        self.image_shape = image_shape
+        out = image_shape[0] * image_shape[1] * image_shape[2]
+        self.net = nn.Sequential(
+            nn.Linear(z_dim, hidden[0]), nn.LeakyReLU(0.2, True),
+            nn.Linear(hidden[0], hidden[1]), nn.LeakyReLU(0.2, True),
+            nn.Linear(hidden[1], out), nn.Tanh(),
+        )
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z).view(-1, *self.image_shape)  # [B,C,H,W]
+
+
+class MLPDiscriminator(nn.Module):
+    """prod(image_shape) -> 512 -> 256 -> 1 logit, LeakyReLU(0.2) hidden units."""
+
+    def __init__(self, hidden: tuple[int, int], image_shape: tuple[int, int, int]):
+        super().__init__()
+        inp = image_shape[0] * image_shape[1] * image_shape[2]
+        self.net = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(inp, hidden[0]), nn.LeakyReLU(0.2, True),
+            nn.Linear(hidden[0], hidden[1]), nn.LeakyReLU(0.2, True),
+            nn.Linear(hidden[1], 1),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x).squeeze(1)  # [B] logits
 
 
 class DCGANGenerator(nn.Module):
@@ -50,40 +100,54 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    def __init__(self, width: int, channels: int):
+    """Strided convs 28 -> 14 -> 7 and a linear head; ``batch_norm=False`` gives the WGAN-GP critic."""
+
+    def __init__(self, width: int, channels: int, batch_norm: bool = True):
         super().__init__()
         self.net = nn.Sequential(
             nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True),  # 28 -> 14
-            nn.Conv2d(width, 2 * width, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * width), nn.LeakyReLU(0.2, True),  # 14 -> 7
+            nn.Conv2d(width, 2 * width, 4, 2, 1, bias=not batch_norm),  # 14 -> 7
+            nn.BatchNorm2d(2 * width) if batch_norm else nn.Identity(), nn.LeakyReLU(0.2, True),
             nn.Flatten(), nn.Linear(2 * width * 7 * 7, 1),
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x).squeeze(1)  # [B] logits
+        return self.net(x).squeeze(1)  # [B] logits / critic scores
 
 
-@register_model("dcgan")
-class DCGAN(GenerativeModel):
-    """DCGAN (Radford et al. 2016) sized for 28x28: transposed-conv generator with batch norm,
-    strided-conv discriminator with LeakyReLU, non-saturating loss, Adam(2e-4, betas 0.5/0.999)."""
+# --- models ---------------------------------------------------------------------------------------
+class AdversarialModel(GenerativeModel):
+    """Shared parts of the GANs: ``self.generator`` maps z [B,z_dim] to images; sampling runs it in eval mode."""
 
     family = "gan"
-    Config = DCGANConfig
+    generator: nn.Module
 
-    def __init__(self, config: DCGANConfig | None = None, image_shape=(1, 28, 28)):
-        super().__init__(config, image_shape)
+    def _adam(self, module: nn.Module) -> torch.optim.Adam:
         c = self.config
-        if tuple(image_shape[1:]) != (28, 28):
-            raise ValueError("dcgan is built for 28x28 images")
-        self.generator = DCGANGenerator(c.z_dim, c.width, image_shape[0])
-        self.discriminator = DCGANDiscriminator(c.width, image_shape[0])
-        betas = (c.beta1, c.beta2)
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=c.lr, betas=betas)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=c.lr, betas=betas)
+        return torch.optim.Adam(module.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        was_training = self.generator.training
+        self.generator.eval()
+        out = self.generator(self.randn(n, self.config.z_dim, generator=generator))  # [n,C,H,W]
+        self.generator.train(was_training)
+        return out
+
+
+class NonSaturatingGAN(AdversarialModel):
+    """One discriminator step on real and (detached) fake, then one non-saturating generator step,
+    each with its own backward pass. Subclasses build ``generator`` and ``discriminator``."""
+
+    discriminator: nn.Module
+
+    def _build_optimizers(self) -> None:
+        self.opt_g = self._adam(self.generator)
+        self.opt_d = self._adam(self.discriminator)
 
     def train_step(self, x: Tensor) -> dict[str, Tensor]:
-        z = self.randn(x.shape[0], self.config.z_dim)
-        fake = self.generator(z)  # [B,C,28,28]
+        z = self.randn(x.shape[0], self.config.z_dim)  # [B,z]
+        fake = self.generator(z)  # [B,C,H,W]
         loss_d = discriminator_loss(self.discriminator(x), self.discriminator(fake.detach()))
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
@@ -94,10 +158,117 @@ class DCGAN(GenerativeModel):
         self.opt_g.step()
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
 
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        was_training = self.generator.training
-        self.generator.eval()
-        out = self.generator(self.randn(n, self.config.z_dim, generator=generator))
-        self.generator.train(was_training)
-        return out
+
+@dataclass(frozen=True)
+class GANMLPConfig:
+    z_dim: int = 100
+    hidden_g: tuple[int, int] = (256, 512)
+    hidden_d: tuple[int, int] = (512, 256)
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+
+
+@register_model("gan-mlp")
+class GANMLP(NonSaturatingGAN):
+    """The fully connected GAN of Goodfellow et al. 2014, trained the way that works: G 100 -> 256 ->
+    512 -> 784 with tanh output (data in [-1,1]), D 784 -> 512 -> 256 -> 1, LeakyReLU(0.2) in both,
+    non-saturating generator loss, Adam(2e-4, betas 0.5/0.999) as in Radford et al. 2016."""
+
+    Config = GANMLPConfig
+    tiny_overrides = {"hidden_g": (16, 16), "hidden_d": (16, 16), "z_dim": 8}
+
+    def __init__(self, config: GANMLPConfig | None = None, image_shape=(1, 28, 28)):
+        super().__init__(config, image_shape)
+        c = self.config
+        self.generator = MLPGenerator(c.z_dim, c.hidden_g, self.image_shape)
+        self.discriminator = MLPDiscriminator(c.hidden_d, self.image_shape)
+        self._build_optimizers()
+
+
+@dataclass(frozen=True)
+class DCGANConfig:
+    z_dim: int = 100
+    width: int = 64  # channels of the last generator / first discriminator conv
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+
+
+@register_model("dcgan")
+class DCGAN(NonSaturatingGAN):
+    """DCGAN (Radford et al. 2016) sized for 28x28: transposed-conv generator with batch norm,
+    strided-conv discriminator with LeakyReLU, non-saturating loss, Adam(2e-4, betas 0.5/0.999)."""
+
+    Config = DCGANConfig
+    tiny_overrides = {"width": 4, "z_dim": 8}
+
+    def __init__(self, config: DCGANConfig | None = None, image_shape=(1, 28, 28)):
+        super().__init__(config, image_shape)
+        c = self.config
+        if tuple(image_shape[1:]) != (28, 28):
+            raise ValueError("dcgan is built for 28x28 images")
+        self.generator = DCGANGenerator(c.z_dim, c.width, image_shape[0])
+        self.discriminator = DCGANDiscriminator(c.width, image_shape[0])
+        self._build_optimizers()
+
+
+@dataclass(frozen=True)
+class WGANGPConfig:
+    z_dim: int = 100
+    width: int = 64
+    n_critic: int = 5  # critic steps per generator step; each takes 1/n_critic of the batch
+    gp_weight: float = 10.0  # lambda
+    lr: float = 1e-4
+    beta1: float = 0.0
+    beta2: float = 0.9
+
+    def __post_init__(self):
+        if self.n_critic < 1:
+            raise ValueError(f"n_critic must be >= 1, got {self.n_critic}")
+
+
+@register_model("wgan-gp")
+class WGANGP(AdversarialModel):
+    """WGAN-GP (Gulrajani et al. 2017): Wasserstein critic without batch norm, gradient penalty with
+    lambda = 10, n_critic = 5 critic steps per generator step, Adam(1e-4, betas 0.0/0.9) as in the
+    paper's Algorithm 1; DCGAN-shaped generator and critic.
+
+    Batches: ``train_step(x)`` splits its one batch into ``n_critic`` disjoint chunks, one per
+    critic step (so every image is seen once and images/s stays comparable with the other GANs);
+    the generator step uses a batch of fakes as large as one chunk. The paper's MNIST setting
+    (critic batch 50-64) thus corresponds to a harness batch of 5 x 64 = 320.
+    """
+
+    Config = WGANGPConfig
+    tiny_overrides = {"width": 4, "z_dim": 8, "n_critic": 2}
+
+    def __init__(self, config: WGANGPConfig | None = None, image_shape=(1, 28, 28)):
+        super().__init__(config, image_shape)
+        c = self.config
+        if tuple(image_shape[1:]) != (28, 28):
+            raise ValueError("wgan-gp is built for 28x28 images")
+        self.generator = DCGANGenerator(c.z_dim, c.width, image_shape[0])
+        self.critic = DCGANDiscriminator(c.width, image_shape[0], batch_norm=False)
+        self.opt_g = self._adam(self.generator)
+        self.opt_c = self._adam(self.critic)
+
+    def train_step(self, x: Tensor) -> dict[str, Tensor]:
+        c = self.config
+        if x.shape[0] < c.n_critic:
+            raise ValueError(f"wgan-gp needs a batch of at least n_critic={c.n_critic} images, got {x.shape[0]}")
+        for real in x.tensor_split(c.n_critic):  # n_critic x [b,C,H,W]
+            with torch.no_grad():
+                fake = self.generator(self.randn(real.shape[0], c.z_dim))  # [b,C,H,W]
+            eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device)  # [b,1,1,1]
+            gp = gradient_penalty(self.critic, real, fake, eps)
+            loss_c = critic_loss_wasserstein(self.critic(real), self.critic(fake)) + c.gp_weight * gp
+            self.opt_c.zero_grad(set_to_none=True)
+            loss_c.backward()
+            self.opt_c.step()
+        fake = self.generator(self.randn(real.shape[0], c.z_dim))  # [b,C,H,W]
+        loss_g = generator_loss_wasserstein(self.critic(fake))
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        return {"loss_c": loss_c.detach(), "gp": gp.detach(), "loss_g": loss_g.detach()}

@@ -1,0 +1,278 @@
+"""Diffusion models: ddpm (noise prediction) and flow-matching (velocity prediction) on one U-Net.
+
+As in diffusers, samplers are separate from the network: the schedule and update rules are
+small pure functions below, and each model only chooses which one to run from its config
+(``sampler``, ``sample_steps`` are sampling fields, so DDPM-1000 and DDIM-50 share one set of
+weights). Both models train with EMA weights and sample from them.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gmbench.models.base import GenerativeModel
+from gmbench.models.blocks import UNet
+from gmbench.registry import register_model
+
+Denoiser = Callable[[Tensor, Tensor], Tensor]  # (x [B,C,H,W], t [B]) -> [B,C,H,W]
+
+
+# --- DDPM schedule and samplers (Ho et al. 2020; Song et al. 2021, DDIM) -------------------------
+def linear_beta_schedule(num_timesteps: int, beta_start: float = 1e-4, beta_end: float = 0.02) -> Tensor:
+    """beta_1..beta_T linearly spaced (Ho et al. 2020): float64 [T]."""
+    return torch.linspace(beta_start, beta_end, num_timesteps, dtype=torch.float64)
+
+
+def q_sample(x0: Tensor, alpha_bar_t: Tensor, noise: Tensor) -> Tensor:
+    """Draw x_t ~ q(x_t | x_0) = N(sqrt(abar_t) x_0, (1 - abar_t) I); alpha_bar_t: [B] (Ho et al. eq. 4)."""
+    a = alpha_bar_t.view(-1, *([1] * (x0.dim() - 1)))  # [B,1,1,1]
+    return a.sqrt() * x0 + (1 - a).sqrt() * noise
+
+
+def predict_x0(x_t: Tensor, eps: Tensor, alpha_bar_t: Tensor) -> Tensor:
+    """x_0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t), inverting q_sample; alpha_bar_t a scalar tensor."""
+    return (x_t - (1 - alpha_bar_t).sqrt() * eps) / alpha_bar_t.sqrt()
+
+
+def posterior_mean_variance(x0: Tensor, x_t: Tensor, alpha_bar_t: Tensor, alpha_bar_prev: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean and variance of q(x_prev | x_t, x_0) (Ho et al. eq. 6-7) between two (possibly strided)
+    timesteps, with beta = 1 - abar_t / abar_prev:
+    mean = sqrt(abar_prev) beta / (1 - abar_t) x_0 + sqrt(1 - beta) (1 - abar_prev) / (1 - abar_t) x_t,
+    variance = (1 - abar_prev) / (1 - abar_t) beta."""
+    beta = 1 - alpha_bar_t / alpha_bar_prev
+    mean = (alpha_bar_prev.sqrt() * beta / (1 - alpha_bar_t)) * x0 + ((1 - beta).sqrt() * (1 - alpha_bar_prev) / (1 - alpha_bar_t)) * x_t
+    return mean, (1 - alpha_bar_prev) / (1 - alpha_bar_t) * beta
+
+
+def ddpm_step(x_t: Tensor, eps: Tensor, alpha_bar_t: Tensor, alpha_bar_prev: Tensor, noise: Tensor | None) -> Tensor:
+    """Ancestral step x_t -> x_prev ~ p(x_prev | x_t) = q(x_prev | x_t, x0_hat), x0_hat clipped to
+    [-1,1] as in Ho et al.'s code, variance beta_tilde; ``noise`` None on the last step."""
+    x0 = predict_x0(x_t, eps, alpha_bar_t).clamp(-1, 1)
+    mean, var = posterior_mean_variance(x0, x_t, alpha_bar_t, alpha_bar_prev)
+    return mean if noise is None else mean + var.sqrt() * noise
+
+
+def ddim_step(x_t: Tensor, eps: Tensor, alpha_bar_t: Tensor, alpha_bar_prev: Tensor) -> Tensor:
+    """Deterministic DDIM step (eta = 0, Song et al. 2021 eq. 12): sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev) eps."""
+    return alpha_bar_prev.sqrt() * predict_x0(x_t, eps, alpha_bar_t) + (1 - alpha_bar_prev).sqrt() * eps
+
+
+def sampling_timesteps(num_timesteps: int, steps: int) -> Tensor:
+    """``steps`` timesteps evenly spaced from T-1 down to 0 (all of them when steps == T): int64 [steps]."""
+    return torch.linspace(num_timesteps - 1, 0, steps, dtype=torch.float64).round().long()
+
+
+def sample_ddpm_family(model: Denoiser, x: Tensor, alpha_bars: Tensor, steps: int, sampler: str,
+                       generator: torch.Generator | None = None) -> Tensor:
+    """Run ``sampler`` ("ddpm" ancestral or "ddim") from x = x_T [B,C,H,W] over ``steps`` timesteps;
+    one model evaluation per step. alpha_bars: [T] on x's device."""
+    ts = sampling_timesteps(len(alpha_bars), steps).tolist()
+    one = torch.ones((), dtype=alpha_bars.dtype, device=alpha_bars.device)
+    for i, t in enumerate(ts):
+        a_t = alpha_bars[t]
+        a_prev = alpha_bars[ts[i + 1]] if i + 1 < len(ts) else one
+        eps = model(x, torch.full((x.shape[0],), t, device=x.device, dtype=torch.float32))  # [B,C,H,W]
+        if sampler == "ddim":
+            x = ddim_step(x, eps, a_t, a_prev)
+        else:
+            last = i + 1 == len(ts)
+            noise = None if last else torch.randn(x.shape, generator=generator, device=x.device)
+            x = ddpm_step(x, eps, a_t, a_prev, noise)
+    return x
+
+
+# --- flow matching path and samplers (Lipman et al. 2023; Liu et al. 2022) -----------------------
+def flow_interpolate(x_noise: Tensor, x_data: Tensor, t: Tensor) -> Tensor:
+    """x_t = (1 - t) x_noise + t x_data, the straight (rectified / optimal-transport) path; t: [B]."""
+    t = t.view(-1, *([1] * (x_data.dim() - 1)))  # [B,1,1,1]
+    return (1 - t) * x_noise + t * x_data
+
+
+def flow_target_velocity(x_noise: Tensor, x_data: Tensor) -> Tensor:
+    """d x_t / dt along that path: x_data - x_noise (the regression target u_t)."""
+    return x_data - x_noise
+
+
+def sample_flow(model: Denoiser, x: Tensor, steps: int, sampler: str) -> Tensor:
+    """Integrate dx/dt = v(x, t) from t=0 (noise x) to t=1 on a uniform grid of ``steps`` steps.
+
+    "euler": one evaluation per step (nfe = steps). "heun": Euler predictor plus trapezoidal
+    corrector, two evaluations per step (nfe = 2 * steps)."""
+    grid = torch.linspace(0.0, 1.0, steps + 1, device=x.device)  # [steps+1]
+    ones = torch.ones(x.shape[0], device=x.device)  # [B]
+    for t0, t1 in zip(grid[:-1], grid[1:]):
+        h = t1 - t0
+        v0 = model(x, t0 * ones)  # [B,C,H,W]
+        if sampler == "euler":
+            x = x + h * v0
+        else:
+            x_pred = x + h * v0
+            v1 = model(x_pred, t1 * ones)
+            x = x + h * 0.5 * (v0 + v1)
+    return x
+
+
+# --- models ---------------------------------------------------------------------------------------
+def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * model, parameter by parameter (no host sync)."""
+    with torch.no_grad():
+        for e, p in zip(ema.parameters(), model.parameters()):
+            e.lerp_(p, 1.0 - decay)
+
+
+class UNetDiffusion(GenerativeModel):
+    """Shared training loop of the U-Net models: Adam, gradient clipping at 1, optional bf16 autocast
+    and channels_last, EMA of the weights (decay warmed up as min(decay, (1+n)/(10+n)) so short runs
+    are not dominated by the initial weights). Subclasses give ``loss(x)`` and ``sample``."""
+
+    family = "diffusion"
+
+    def __init__(self, config=None, image_shape=(1, 28, 28)):
+        super().__init__(config, image_shape)
+        c = self.config
+        self.net = UNet(image_shape[0], c.channels)
+        self.ema = copy.deepcopy(self.net).requires_grad_(False)
+        if c.channels_last:
+            self.net.to(memory_format=torch.channels_last)
+            self.ema.to(memory_format=torch.channels_last)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=c.lr)
+        self.steps_done = 0  # host-side counter for the EMA warm-up (training state, not checkpointed)
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.bf16)
+
+    def _input(self, x: Tensor) -> Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.config.channels_last else x
+
+    def ema_model(self, x: Tensor, t: Tensor) -> Tensor:
+        """The EMA network as a denoiser for the samplers, under the same precision options; float32 out."""
+        with self._autocast():
+            return self.ema(self._input(x), t).float()
+
+    def loss(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def train_step(self, x: Tensor) -> dict[str, Tensor]:
+        with self._autocast():
+            loss = self.loss(self._input(x))
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
+        self.opt.step()
+        self.steps_done += 1
+        ema_update(self.ema, self.net, min(self.config.ema_decay, (1 + self.steps_done) / (10 + self.steps_done)))
+        return {"loss": loss.detach().float(), "grad_norm": grad_norm.detach()}
+
+
+@dataclass(frozen=True)
+class DDPMConfig:
+    num_timesteps: int = 1000
+    beta_start: float = 1e-4
+    beta_end: float = 0.02
+    channels: tuple[int, ...] = (32, 64, 64)
+    lr: float = 1e-3
+    ema_decay: float = 0.999
+    bf16: bool = False
+    channels_last: bool = False
+    sampler: Literal["ddpm", "ddim"] = "ddim"
+    sample_steps: int = 50
+
+    sampling_fields = ("sampler", "sample_steps")
+
+    def __post_init__(self):
+        if not 1 <= self.sample_steps <= self.num_timesteps:
+            raise ValueError(f"sample_steps must be in [1, num_timesteps={self.num_timesteps}], got {self.sample_steps}")
+
+
+@register_model("ddpm")
+class DDPM(UNetDiffusion):
+    """DDPM (Ho et al. 2020): epsilon prediction with the simple loss ||eps - eps_theta(x_t, t)||^2,
+    linear beta schedule 1e-4..0.02, T = 1000, EMA weights for sampling. Samplers on the same
+    weights: ancestral "ddpm" and deterministic "ddim" (Song et al. 2021, eta = 0), each with
+    ``sample_steps`` evenly spaced timesteps; nfe = sample_steps.
+
+    Defaults differ from the paper for short CPU runs: a 0.6 M-parameter U-Net (32/64/64 channels,
+    no attention) instead of 35.7 M, lr 1e-3 instead of 2e-4, EMA decay 0.999 instead of 0.9999
+    (with warm-up); sampler defaults to DDIM with 50 steps. bf16 autocast and channels_last are
+    opt-in speed options.
+    """
+
+    Config = DDPMConfig
+    tiny_overrides = {"channels": (8, 8), "num_timesteps": 20, "sample_steps": 5}
+
+    def __init__(self, config: DDPMConfig | None = None, image_shape=(1, 28, 28)):
+        super().__init__(config, image_shape)
+        c = self.config
+        betas = linear_beta_schedule(c.num_timesteps, c.beta_start, c.beta_end)
+        self.register_buffer("alpha_bars", torch.cumprod(1 - betas, 0).float())  # [T]
+
+    def loss(self, x: Tensor) -> Tensor:
+        t = torch.randint(0, self.config.num_timesteps, (x.shape[0],), device=x.device)  # [B]
+        noise = torch.randn_like(x)  # [B,C,H,W]
+        x_t = q_sample(x, self.alpha_bars[t], noise)  # [B,C,H,W]
+        return F.mse_loss(self.net(x_t, t.float()).float(), noise)
+
+    @property
+    def nfe(self) -> int:
+        return self.config.sample_steps
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        c = self.config
+        x = self.randn(n, *self.image_shape, generator=generator)  # [n,C,H,W] = x_T
+        x = sample_ddpm_family(self.ema_model, x, self.alpha_bars, c.sample_steps, c.sampler, generator)
+        return x.clamp(-1, 1)
+
+
+@dataclass(frozen=True)
+class FlowMatchingConfig:
+    channels: tuple[int, ...] = (32, 64, 64)
+    time_scale: float = 1000.0  # t in [0,1] is embedded as t * time_scale, the range DDPM's embedding sees
+    lr: float = 1e-3
+    ema_decay: float = 0.999
+    bf16: bool = False
+    channels_last: bool = False
+    sampler: Literal["euler", "heun"] = "euler"
+    sample_steps: int = 50
+
+    sampling_fields = ("sampler", "sample_steps")
+
+    def __post_init__(self):
+        if self.sample_steps < 1:
+            raise ValueError(f"sample_steps must be >= 1, got {self.sample_steps}")
+
+
+@register_model("flow-matching")
+class FlowMatching(UNetDiffusion):
+    """Conditional flow matching with the straight path (Lipman et al. 2023, sigma_min = 0; the
+    rectified-flow objective of Liu et al. 2022): x_t = (1-t) noise + t x, t ~ U[0,1], regress
+    v_theta(x_t, t) on x - noise. Same U-Net, optimiser and EMA as ddpm. Samplers: "euler"
+    (nfe = sample_steps) and "heun" (nfe = 2 * sample_steps); default Euler, 50 steps.
+    """
+
+    Config = FlowMatchingConfig
+    tiny_overrides = {"channels": (8, 8), "sample_steps": 3}
+
+    def velocity(self, x: Tensor, t: Tensor) -> Tensor:
+        return self.ema_model(x, t * self.config.time_scale)
+
+    def loss(self, x: Tensor) -> Tensor:
+        t = torch.rand(x.shape[0], device=x.device)  # [B]
+        noise = torch.randn_like(x)  # [B,C,H,W]
+        x_t = flow_interpolate(noise, x, t)  # [B,C,H,W]
+        return F.mse_loss(self.net(x_t, t * self.config.time_scale).float(), flow_target_velocity(noise, x))
+
+    @property
+    def nfe(self) -> int:
+        c = self.config
+        return c.sample_steps * (2 if c.sampler == "heun" else 1)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        x = self.randn(n, *self.image_shape, generator=generator)  # [n,C,H,W] at t = 0
+        return sample_flow(self.velocity, x, self.config.sample_steps, self.config.sampler).clamp(-1, 1)

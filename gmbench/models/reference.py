@@ -1,0 +1,115 @@
+"""Reference rows shown beside the models (family "other", not trained): real-data and pca-gaussian.
+
+Both fit themselves in ``fit_data`` and keep what they fitted in fixed-size buffers, so their
+``state_dict`` round-trips through ``torch.save`` / ``torch.load(weights_only=True)`` into a
+fresh instance of the same config.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from gmbench.models.base import GenerativeModel
+from gmbench.registry import register_model
+
+
+def _check_fit(model: GenerativeModel, data: Tensor, needed: int) -> None:
+    if data.dim() != 4 or tuple(data.shape[1:]) != model.image_shape:
+        raise ValueError(f"{type(model).__name__}.fit_data expects [N,{','.join(map(str, model.image_shape))}] images, got {tuple(data.shape)}")
+    if len(data) < needed:
+        raise ValueError(f"{type(model).__name__} needs at least {needed} training images, got {len(data)}")
+
+
+def _require_fitted(model: GenerativeModel) -> None:
+    if not bool(model.fitted):  # a host read once per sample call; reference rows are not timed for sync
+        raise RuntimeError(f"{type(model).__name__}.sample called before fit_data (or loading a fitted state_dict)")
+
+
+@dataclass(frozen=True)
+class RealDataConfig:
+    n_images: int = 10000  # training images kept (a fixed random subset, seed 0)
+
+
+@register_model("real-data")
+class RealData(GenerativeModel):
+    """Real training images as "samples": the floor a model's scores can reach against the test set.
+
+    ``fit_data`` keeps a fixed random subset (seed 0) of ``n_images`` training images as uint8;
+    ``sample(n)`` draws n of them without replacement (with replacement when n > n_images) using
+    the given generator, returned as float [-1,1]."""
+
+    Config = RealDataConfig
+    trainable = False
+    tiny_overrides = {"n_images": 16}
+
+    def __init__(self, config: RealDataConfig | None = None, image_shape=(1, 28, 28)):
+        super().__init__(config, image_shape)
+        self.register_buffer("images", torch.zeros(self.config.n_images, *self.image_shape, dtype=torch.uint8))  # [N,C,H,W]
+        self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
+
+    def fit_data(self, data: Tensor) -> None:
+        n = self.config.n_images
+        _check_fit(self, data, n)
+        pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:n].to(data.device)  # [n]
+        self.images.copy_(((data[pick] + 1) * 127.5).round().clamp(0, 255).to(torch.uint8))
+        self.fitted.fill_(True)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        _require_fitted(self)
+        N = len(self.images)
+        if n <= N:
+            idx = torch.randperm(N, generator=generator, device=self.device)[:n]  # [n]
+        else:
+            idx = torch.randint(0, N, (n,), generator=generator, device=self.device)  # [n]
+        return self.images[idx].float() / 127.5 - 1  # [n,C,H,W]
+
+
+@dataclass(frozen=True)
+class PCAGaussianConfig:
+    n_components: int = 40
+
+
+@register_model("pca-gaussian")
+class PCAGaussian(GenerativeModel):
+    """A Gaussian in the top principal components of the training images (probabilistic PCA without
+    the isotropic residual noise; Tipping & Bishop 1999): x = mean + sum_k sqrt(lambda_k) z_k v_k,
+    z ~ N(0, I), clipped to [-1,1]. The non-neural baseline every neural model must beat.
+    Default: 40 components (fitted by an eigendecomposition of the covariance in float64)."""
+
+    Config = PCAGaussianConfig
+    trainable = False
+    tiny_overrides = {"n_components": 4}
+
+    def __init__(self, config: PCAGaussianConfig | None = None, image_shape=(1, 28, 28)):
+        super().__init__(config, image_shape)
+        d = self.image_shape[0] * self.image_shape[1] * self.image_shape[2]
+        k = self.config.n_components
+        if not 1 <= k <= d:
+            raise ValueError(f"n_components must be in [1, {d}], got {k}")
+        self.register_buffer("mean", torch.zeros(d))  # [D]
+        self.register_buffer("components", torch.zeros(k, d))  # [k,D], rows orthonormal
+        self.register_buffer("stds", torch.zeros(k))  # [k], sqrt of the eigenvalues
+        self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
+
+    def fit_data(self, data: Tensor) -> None:
+        _check_fit(self, data, 2)
+        x = data.flatten(1).double()  # [N,D]
+        mean = x.mean(0)  # [D]
+        xc = x - mean
+        cov = xc.T @ xc / (len(x) - 1)  # [D,D]
+        evals, evecs = torch.linalg.eigh(cov)  # ascending
+        top = evals.flip(0)[: self.config.n_components].clamp_min(0)  # [k]
+        self.mean.copy_(mean)
+        self.components.copy_(evecs.flip(1)[:, : self.config.n_components].T)
+        self.stds.copy_(top.sqrt())
+        self.fitted.fill_(True)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        _require_fitted(self)
+        z = self.randn(n, self.config.n_components, generator=generator)  # [n,k]
+        x = self.mean + (z * self.stds) @ self.components  # [n,D]
+        return x.view(n, *self.image_shape).clamp(-1, 1)

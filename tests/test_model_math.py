@@ -1,0 +1,207 @@
+"""Each family's mathematics against its formula on small tensors."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from gmbench.models import diffusion as dm
+from gmbench.models import gan, vae
+from gmbench.models.blocks import sinusoidal_embedding
+
+
+@pytest.fixture(autouse=True)
+def _float64():
+    """Exact comparisons in float64; the default dtype is restored after each test."""
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(torch.float32)
+
+
+def sigmoid(v: float) -> float:
+    return 1 / (1 + math.exp(-v))
+
+
+# --- GANs -----------------------------------------------------------------------------------------
+def test_gan_losses_match_log_formulas():
+    real, fake = torch.tensor([2.0, -1.0]), torch.tensor([0.5, -3.0])
+    d_expected = sum(-math.log(sigmoid(r)) for r in real.tolist()) / 2 + sum(-math.log(1 - sigmoid(f)) for f in fake.tolist()) / 2
+    g_expected = sum(-math.log(sigmoid(f)) for f in fake.tolist()) / 2
+    assert gan.discriminator_loss(real, fake).item() == pytest.approx(d_expected, rel=1e-12)
+    assert gan.generator_loss_nonsaturating(fake).item() == pytest.approx(g_expected, rel=1e-12)
+
+
+def test_wasserstein_losses():
+    real, fake = torch.tensor([1.0, 3.0]), torch.tensor([-2.0, 0.0])
+    assert gan.critic_loss_wasserstein(real, fake).item() == pytest.approx(-1.0 - 2.0)
+    assert gan.generator_loss_wasserstein(fake).item() == pytest.approx(1.0)
+
+
+def test_gradient_penalty_by_hand():
+    # Critic C(x) = sum(w * x^2): grad = 2 w x_hat, so the penalty has a closed form.
+    w = torch.tensor([[[[1.0, -2.0], [0.5, 3.0]]]])  # [1,1,2,2]
+    critic = lambda x: (w * x.pow(2)).flatten(1).sum(1)  # noqa: E731
+    real = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]], [[[0.0, -1.0], [1.0, 0.5]]]])  # [2,1,2,2]
+    fake = torch.tensor([[[[0.0, 0.0], [1.0, 1.0]]], [[[2.0, 2.0], [-1.0, 0.0]]]])
+    eps = torch.tensor([0.25, 0.5]).view(2, 1, 1, 1)
+    expected = 0.0
+    for i in range(2):
+        x_hat = eps[i] * real[i] + (1 - eps[i]) * fake[i]
+        norm = (2 * w[0] * x_hat).pow(2).sum().sqrt().item()
+        expected += (norm - 1) ** 2 / 2
+    gp = gan.gradient_penalty(critic, real, fake, eps)
+    assert gp.item() == pytest.approx(expected, rel=1e-12)
+    # The penalty is differentiable with respect to the critic's parameters (create_graph=True).
+    wp = w.clone().requires_grad_(True)
+    gp = gan.gradient_penalty(lambda x: (wp * x.pow(2)).flatten(1).sum(1), real, fake, eps)
+    gp.backward()
+    assert wp.grad is not None and torch.isfinite(wp.grad).all()
+
+
+# --- VAE ------------------------------------------------------------------------------------------
+def test_bernoulli_nll_matches_formula():
+    logits = torch.tensor([[0.3, -1.2, 2.0], [0.0, 1.0, -0.5]])
+    x = torch.tensor([[1.0, 0.0, 0.25], [0.5, 1.0, 0.0]])
+    p = torch.sigmoid(logits)
+    expected = -(x * p.log() + (1 - x) * (1 - p).log()).sum(1).mean()
+    assert vae.bernoulli_nll(logits, x).item() == pytest.approx(expected.item(), rel=1e-12)
+
+
+def test_gaussian_kl_closed_form_and_monte_carlo():
+    mu, logvar = torch.tensor([[0.5, -1.0]]), torch.tensor([[0.2, -0.7]])
+    var = logvar.exp()
+    expected = sum(0.5 * (m * m + v - 1 - math.log(v)) for m, v in zip(mu[0].tolist(), var[0].tolist()))
+    assert vae.gaussian_kl(mu, logvar).item() == pytest.approx(expected, rel=1e-12)
+    q = torch.distributions.Normal(mu[0], var[0].sqrt())
+    p = torch.distributions.Normal(torch.zeros(2), torch.ones(2))
+    assert expected == pytest.approx(torch.distributions.kl_divergence(q, p).sum().item(), rel=1e-12)
+    assert vae.gaussian_kl(torch.zeros(3, 4), torch.zeros(3, 4)).item() == 0.0
+
+
+def test_gaussian_nll_matches_normal_log_prob():
+    x, mean, log_gamma = torch.tensor([[1.0, 2.0]]), torch.tensor([[0.5, 2.5]]), torch.tensor(-0.3)
+    expected = -torch.distributions.Normal(mean, (0.5 * log_gamma).exp()).log_prob(x).sum()
+    assert vae.gaussian_nll(x, mean, log_gamma).item() == pytest.approx(expected.item(), rel=1e-12)
+
+
+# --- DDPM -----------------------------------------------------------------------------------------
+def test_linear_schedule_and_forward_process():
+    betas = dm.linear_beta_schedule(1000)
+    assert betas[0].item() == pytest.approx(1e-4) and betas[-1].item() == pytest.approx(0.02)
+    abar = torch.cumprod(1 - betas, 0)
+    x0, noise = torch.tensor([[0.5, -0.25]]), torch.tensor([[1.0, 2.0]])
+    t = 499
+    expected = math.sqrt(abar[t]) * x0 + math.sqrt(1 - abar[t]) * noise
+    assert torch.allclose(dm.q_sample(x0, abar[t:t + 1], noise), expected)
+    # q(x_t | x_0) has mean sqrt(abar) x0 and variance 1 - abar: check on many draws.
+    g = torch.Generator().manual_seed(0)
+    draws = dm.q_sample(x0.expand(200_000, 2), abar[t].expand(200_000), torch.randn(200_000, 2, generator=g))
+    assert torch.allclose(draws.mean(0), math.sqrt(abar[t]) * x0[0], atol=5e-3)
+    assert torch.allclose(draws.var(0), (1 - abar[t]).expand(2), rtol=1e-2)
+
+
+def test_posterior_mean_variance_matches_ho_et_al():
+    betas = dm.linear_beta_schedule(10, 0.1, 0.3)
+    alphas = 1 - betas
+    abar = torch.cumprod(alphas, 0)
+    x0, xt = torch.tensor([0.3, -0.8]), torch.tensor([1.1, 0.4])
+    for t in (1, 5, 9):  # 0-based; x_prev is x_{t-1}
+        mean, var = dm.posterior_mean_variance(x0, xt, abar[t], abar[t - 1])
+        # Ho et al. eq. 7: mu_tilde = sqrt(abar_{t-1}) beta_t/(1-abar_t) x0 + sqrt(alpha_t)(1-abar_{t-1})/(1-abar_t) x_t
+        mu = math.sqrt(abar[t - 1]) * betas[t] / (1 - abar[t]) * x0 + math.sqrt(alphas[t]) * (1 - abar[t - 1]) / (1 - abar[t]) * xt
+        beta_tilde = (1 - abar[t - 1]) / (1 - abar[t]) * betas[t]
+        assert torch.allclose(mean, mu, rtol=1e-12) and var.item() == pytest.approx(beta_tilde.item(), rel=1e-12)
+
+
+def test_ddpm_step_with_perfect_x0_reaches_posterior_mean():
+    abar = torch.cumprod(1 - dm.linear_beta_schedule(10, 0.1, 0.3), 0)
+    x0, noise = torch.tensor([[0.3, -0.8]]), torch.tensor([[0.7, -1.1]])
+    xt = dm.q_sample(x0, abar[4:5], noise)
+    mean, _ = dm.posterior_mean_variance(x0, xt, abar[4], abar[3])
+    assert torch.allclose(dm.ddpm_step(xt, noise, abar[4], abar[3], None), mean)
+
+
+def test_sampling_timesteps():
+    assert dm.sampling_timesteps(10, 10).tolist() == list(range(9, -1, -1))
+    assert dm.sampling_timesteps(1000, 5).tolist() == [999, 749, 500, 250, 0]
+
+
+def test_ddim_full_steps_is_deterministic_and_matches_formula():
+    T = 4
+    abar = torch.cumprod(1 - dm.linear_beta_schedule(T, 0.1, 0.4), 0)
+    model = lambda x, t: 0.5 * x + 0.01 * t.double()[:, None]  # noqa: E731  a known "noise prediction"
+    x_T = torch.tensor([[1.0, -0.5]])
+    out1 = dm.sample_ddpm_family(model, x_T, abar, T, "ddim", torch.Generator().manual_seed(0))
+    out2 = dm.sample_ddpm_family(model, x_T, abar, T, "ddim", torch.Generator().manual_seed(1))
+    assert torch.equal(out1, out2)  # eta = 0: no noise, whatever the generator
+    x = x_T.clone()  # Song et al. eq. 12 by hand, t = 3, 2, 1, 0, abar_{-1} = 1
+    for t in range(T - 1, -1, -1):
+        a_t, a_prev = abar[t].item(), (abar[t - 1].item() if t > 0 else 1.0)
+        eps = 0.5 * x + 0.01 * t
+        x0 = (x - math.sqrt(1 - a_t) * eps) / math.sqrt(a_t)
+        x = math.sqrt(a_prev) * x0 + math.sqrt(1 - a_prev) * eps
+    assert torch.allclose(out1, x, rtol=1e-12)
+
+
+def test_ddpm_sampler_uses_the_generator_and_counts_evaluations():
+    abar = torch.cumprod(1 - dm.linear_beta_schedule(6, 0.1, 0.4), 0)
+    calls = []
+    model = lambda x, t: calls.append(1) or torch.zeros_like(x)  # noqa: E731
+    x_T = torch.ones(2, 3)
+    a = dm.sample_ddpm_family(model, x_T, abar, 6, "ddpm", torch.Generator().manual_seed(0))
+    b = dm.sample_ddpm_family(model, x_T, abar, 6, "ddpm", torch.Generator().manual_seed(0))
+    c = dm.sample_ddpm_family(model, x_T, abar, 6, "ddpm", torch.Generator().manual_seed(1))
+    assert torch.equal(a, b) and not torch.equal(a, c) and len(calls) == 18
+
+
+# --- flow matching --------------------------------------------------------------------------------
+def test_flow_matching_path_and_target_velocity():
+    noise, data = torch.tensor([[1.0, -2.0]]), torch.tensor([[0.5, 0.5]])
+    t = torch.tensor([0.3])
+    assert torch.allclose(dm.flow_interpolate(noise, data, t), 0.7 * noise + 0.3 * data)
+    assert torch.allclose(dm.flow_interpolate(noise, data, torch.zeros(1)), noise)
+    assert torch.allclose(dm.flow_interpolate(noise, data, torch.ones(1)), data)
+    u = dm.flow_target_velocity(noise, data)
+    h = 1e-6  # the target is the time derivative of the path
+    fd = (dm.flow_interpolate(noise, data, t + h) - dm.flow_interpolate(noise, data, t - h)) / (2 * h)
+    assert torch.allclose(u, data - noise) and torch.allclose(fd, u, atol=1e-8)
+
+
+def test_flow_samplers_integrate_exactly_and_count_evaluations():
+    # v(x, t) = data - noise is constant along a straight path: Euler and Heun land on the data.
+    noise, data = torch.tensor([[1.0, -2.0]]), torch.tensor([[0.5, 0.5]])
+    calls = []
+    v = lambda x, t: calls.append(1) or (data - noise).expand_as(x)  # noqa: E731
+    assert torch.allclose(dm.sample_flow(v, noise, 4, "euler"), data) and len(calls) == 4
+    calls.clear()
+    assert torch.allclose(dm.sample_flow(v, noise, 4, "heun"), data) and len(calls) == 8
+    # dx/dt = x: Heun is second order, e^1 with error ~h^2/6 per unit time.
+    calls.clear()
+    out = dm.sample_flow(lambda x, t: x, torch.ones(1, 1), 10, "heun")
+    assert out.item() == pytest.approx((1 + 0.1 + 0.01 / 2) ** 10, rel=1e-12)
+
+
+def test_model_nfe_counts_network_calls():
+    from gmbench.models.diffusion import DDPM, FlowMatching
+
+    torch.set_default_dtype(torch.float32)
+    for cls, overrides, expected in [
+        (DDPM, {"sampler": "ddpm", "sample_steps": 7}, 7),
+        (DDPM, {"sampler": "ddim", "sample_steps": 4}, 4),
+        (FlowMatching, {"sampler": "euler", "sample_steps": 3}, 3),
+        (FlowMatching, {"sampler": "heun", "sample_steps": 3}, 6),
+    ]:
+        model = cls(cls.tiny_config())
+        model.set_sampling(**overrides)
+        calls = []
+        model.ema.register_forward_hook(lambda *_: calls.append(1))
+        model.sample(2, generator=torch.Generator().manual_seed(0))
+        assert len(calls) == model.nfe == expected, (cls.__name__, overrides)
+
+
+def test_sinusoidal_embedding():
+    emb = sinusoidal_embedding(torch.tensor([0.0, 2.0]), 4)
+    freqs = [1.0, 10000 ** -0.5]
+    expected = torch.tensor([[0, 0, 1, 1], [math.sin(2 * freqs[0]), math.sin(2 * freqs[1]), math.cos(2 * freqs[0]), math.cos(2 * freqs[1])]])
+    assert torch.allclose(emb.double(), expected, atol=1e-6)
