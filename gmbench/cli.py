@@ -35,6 +35,20 @@ def cmd_list(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from gmbench.report import compare
+    from gmbench.report.runs import load_run
+
+    baseline, current = load_run(args.baseline), load_run(args.current)
+    known = set(baseline.records["metric"].dropna()) | set(current.records["metric"].dropna())
+    tolerances = compare.parse_tolerances(args.tolerance, known)
+    table = compare.compare_runs(baseline, current, tolerances)
+    compare.check_comparable_at_all(table, baseline, current)
+    render = compare.to_json if args.format == "json" else compare.to_markdown
+    print(render(table, baseline, current, tolerances))
+    return 1 if args.fail_on == "regression" and compare.has_regression(table) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gmbench", description="Benchmark generative image models.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
@@ -43,6 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="registered models, datasets and extractors")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("compare", help="compare two runs and flag regressions (a CI gate)")
+    p.add_argument("baseline", help="baseline run folder (or records.csv)")
+    p.add_argument("current", help="current run folder (or records.csv)")
+    p.add_argument("--tolerance", action="append", metavar="METRIC=PCT",
+                   help="relative tolerance in percent for one metric, e.g. fid=3 (repeatable); "
+                        "defaults: 10%% performance, 5%% quality")
+    p.add_argument("--fail-on", choices=["regression", "never"], default="never",
+                   help="exit 1 when anything regressed (default: never)")
+    p.add_argument("--format", choices=["md", "json"], default="md")
+    p.set_defaults(func=cmd_compare)
     return parser
 
 
