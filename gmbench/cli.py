@@ -49,6 +49,16 @@ def cmd_compare(args) -> int:
     return 1 if args.fail_on == "regression" and compare.has_regression(table) else 0
 
 
+def cmd_report(args) -> int:
+    from gmbench.report.render import write_report
+    from gmbench.report.runs import load_run
+
+    runs = [load_run(path) for path in args.runs]
+    for path in write_report(runs, args.format or ["md"], args.out):
+        print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gmbench", description="Benchmark generative image models.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
@@ -68,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exit 1 when anything regressed (default: never)")
     p.add_argument("--format", choices=["md", "json"], default="md")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("report", help="tables and figures of one or more runs")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run folder(s), records.csv or a folder of runs")
+    p.add_argument("--format", choices=["md", "html", "latex", "csv"], action="append",
+                   help="output format (repeatable: --format md --format html draws the figures once); default md")
+    p.add_argument("--out", help="output folder (default: <first run>/report)")
+    p.set_defaults(func=cmd_report)
     return parser
 
 
