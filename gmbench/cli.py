@@ -59,6 +59,21 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_history(args) -> int:
+    from pathlib import Path
+
+    from gmbench.io import write_text
+    from gmbench.report import history
+
+    table = history.metric_history(args.results_dir, args.metric, args.model)
+    out = Path(args.out)
+    png = history.plot_history(table, args.metric, args.model, out)
+    write_text(png.with_suffix(".csv"), table.to_csv(index=False))
+    print(history.history_markdown(table, args.metric, args.model))
+    print(f"plot: {png}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gmbench", description="Benchmark generative image models.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
@@ -85,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output format (repeatable: --format md --format html draws the figures once); default md")
     p.add_argument("--out", help="output folder (default: <first run>/report)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("history", help="one metric of one model over all runs, in time order, with commits")
+    p.add_argument("results_dir", help="folder holding run folders (searched recursively)")
+    p.add_argument("--metric", required=True, help="metric id, e.g. train_throughput or fid")
+    p.add_argument("--model", required=True, help="model name, e.g. dcgan")
+    p.add_argument("--out", default=".", help="folder for history-<model>-<metric>.png/.svg/.csv (default: .)")
+    p.set_defaults(func=cmd_history)
     return parser
 
 
