@@ -61,9 +61,12 @@ def test_markdown_cells_are_mean_std_n_and_best_excludes_reference_rows(run3, re
     expected = _expected(run3)
     table = _md_table(reports["md"].read_text().split("## Failed")[0], "mnist")
     mean, std, n = expected[("mnist", "wgan-gp", "", "fid", LENET)]
-    assert table["wgan-gp"][f"fid [{LENET}]"] == f"{mean:.4g} ± {std:.4g} (n={n})"
+    assert table["wgan-gp"][f"fid [{LENET}]"] == f"{mean:.4g} ± {std:.2g}"
+    assert table["wgan-gp"]["seeds"] == str(n) == "3"
     mean, std, n = expected[("mnist", "ddpm", "ddpm-1000", "fid", LENET)]
-    assert table["ddpm (ddpm-1000)"][f"fid [{LENET}]"] == f"**{mean:.4g} ± {std:.4g} (n={n})**"
+    assert table["ddpm (ddpm-1000)"][f"fid [{LENET}]"] == f"**{mean:.4g} ± {std:.2g}**"
+    mean, std, n = expected[("mnist", "vae", "", "train_throughput", "")]
+    assert table["vae"]["train_throughput (images/s)"] == f"{mean:.4g} ± {std:.2g}"
     # real-data has the lowest FID of all, but it is the floor, not a contender
     assert table["real-data — floor"][f"fid [{LENET}]"].startswith(f"{expected[('mnist', 'real-data', '', 'fid', LENET)][0]:.4g}")
     assert not table["real-data — floor"][f"fid [{LENET}]"].startswith("**")
@@ -83,6 +86,16 @@ def test_published_numbers_sit_in_their_own_column_beside_inception_fid(reports)
     assert mnist["ddpm (ddim-50)"][published] == "" and mnist["real-data — floor"][published] == ""
     fashion = _md_table(text.split("## mnist")[0], "fashion-mnist")
     assert published not in fashion["dcgan"]
+
+
+def test_rows_whose_cells_have_different_seed_counts_say_n_per_cell(tmp_path):
+    run = load_run(make_run(tmp_path, seeds=3))
+    records = run.records[~((run.records["model"] == "vae") & (run.records["metric"] == "fid")
+                            & (run.records["seed"] == 2))]
+    table = dataset_table(summarise(records), "mnist")
+    assert table.text.loc["vae", "seeds"] == "varies (n in cells)"
+    assert table.text.loc["vae", f"fid [{LENET}]"].endswith("(n=2)")
+    assert table.text.loc["vae", f"kid [{LENET}]"].endswith("(n=3)")
 
 
 def test_markdown_lists_failed_jobs_provenance_and_figures(reports):
@@ -116,7 +129,7 @@ def test_single_seed_cells_have_no_spread(tmp_path):
     run = load_run(make_run(tmp_path, seeds=1))
     table = dataset_table(summarise(run.records), "mnist")
     mean = _expected(run.path)[("mnist", "vae", "", "fid", LENET)][0]
-    assert table.text.loc["vae", f"fid [{LENET}]"] == f"{mean:.4g} (n=1)"
+    assert table.text.loc["vae", f"fid [{LENET}]"] == f"{mean:.4g}" and table.text.loc["vae", "seeds"] == "1"
     assert table.text.loc["vae", "params"] == "1e+06"
 
 

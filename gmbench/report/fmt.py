@@ -6,22 +6,24 @@ import math
 import pandas as pd
 
 
-def number(value: float) -> str:
-    """Four significant digits; empty for a missing value."""
+def number(value: float, digits: int = 4) -> str:
+    """``digits`` significant digits; empty for a missing value."""
     if value is None or pd.isna(value):
         return ""
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
-    return f"{value:.4g}"
+    return f"{value:.{digits}g}"
 
 
-def mean_std(mean: float, std: float, n: int) -> str:
-    """"mean ± std (n=3)"; the std is left out for a single seed."""
+def mean_std(mean: float, std: float, n: int | None) -> str:
+    """"mean ± std (n=3)": mean to 4 and std to 2 significant digits; no std for one seed;
+    no "(n=...)" when ``n`` is None (the caller states the seed count elsewhere)."""
     if pd.isna(mean):
         return ""
-    if n is None or pd.isna(n) or n < 2 or pd.isna(std):
-        return f"{number(mean)} (n={1 if n is None or pd.isna(n) else int(n)})"
-    return f"{number(mean)} ± {number(std)} (n={int(n)})"
+    count = "" if n is None else f" (n={1 if pd.isna(n) else int(n)})"
+    if pd.isna(std) or (n is not None and (pd.isna(n) or n < 2)):
+        return number(mean) + count
+    return f"{number(mean)} ± {number(std, 2)}{count}"
 
 
 def percent(value: float) -> str:

@@ -23,7 +23,8 @@ from gmbench.report.runs import Run
 FORMATS = ("md", "html", "latex", "csv")
 EXTENSIONS = {"md": "md", "html": "html", "latex": "tex", "csv": "csv"}
 LEGEND = (
-    "Cells: mean ± sample standard deviation over seeds (n = number of seeds). The best measured value of "
+    "Cells: mean ± sample standard deviation over seeds (the seeds column gives their number; a cell says "
+    "(n=k) where its row's cells differ). The best measured value of "
     "each quality and cost column is marked in bold; the reference rows are excluded from that: real-data "
     "(real images scored as if generated: the floor) and pca-gaussian (a Gaussian in PCA space: the baseline). "
     "The column marked \"published\" holds numbers from the literature for the same model (Lucic et al. 2018; "
@@ -127,7 +128,7 @@ img { max-width: 100%; border: 1px solid #ddd; margin: 6px 0; }
 
 
 def _html_table(frame: pd.DataFrame, published_column: str | None = None) -> str:
-    out = frame.to_html(escape=False, border=0, index=frame.index.name is not None)
+    out = frame.to_html(escape=False, border=0, index=False)
     if published_column:
         out = out.replace(f"<th>{html.escape(published_column)}</th>", f'<th class="published">{html.escape(published_column)}</th>')
     return f'<div class="scroll">{out}</div>'
@@ -143,7 +144,7 @@ def render_html(inputs: ReportInputs) -> str:
         table = tables.dataset_table(summary, dataset)
         shown = _marked(table, html.escape, lambda s: f"<strong>{s}</strong>" if s else s)
         provenance = "".join(f"<li>{html.escape(line)}</li>" for line in tables.provenance(records, manifests, dataset))
-        parts += [f"<h2>{html.escape(dataset)}</h2>", _html_table(shown, table.published_column),
+        parts += [f"<h2>{html.escape(dataset)}</h2>", _html_table(shown.reset_index(), table.published_column),
                   f'<p class="provenance">Provenance:</p><ul class="provenance">{provenance}</ul>']
     failed = tables.failed_jobs(records)
     if len(failed):

@@ -74,7 +74,7 @@ class DatasetTable:
     """One dataset's table as cell strings, with the best cells marked and the published column apart."""
 
     dataset: str
-    text: pd.DataFrame  # index: row labels; columns: "family", metric columns, maybe PUBLISHED_COLUMN
+    text: pd.DataFrame  # index: row labels; columns: "family", "seeds", metric columns, maybe PUBLISHED_COLUMN
     best: pd.DataFrame  # same shape, bool
     published_column: str | None
 
@@ -84,8 +84,10 @@ def dataset_table(summary: pd.DataFrame, dataset: str) -> DatasetTable:
     part = summary[(summary["dataset"] == dataset) & (summary["metric"].map(metrics_info.kind) != "spread")].copy()
     part["row"] = [row_label(m, v) for m, v in zip(part["model"], part["variant"])]
     part["column"] = [column_label(m, e, u) for m, e, u in zip(part["metric"], part["extractor"], part["unit"])]
-    part["cell"] = [number(m) if metrics_info.kind(k) == "setting" else mean_std(m, s, n)
-                    for k, m, s, n in zip(part["metric"], part["mean"], part["std"], part["n_seeds"])]
+    seeds = part[part["metric"].map(metrics_info.kind) != "setting"].groupby("row")["n_seeds"].agg(lambda n: set(n))
+    shared = {row: next(iter(n)) for row, n in seeds.items() if len(n) == 1}  # rows whose cells share one seed count
+    part["cell"] = [number(m) if metrics_info.kind(k) == "setting" else mean_std(m, s, None if row in shared else n)
+                    for row, k, m, s, n in zip(part["row"], part["metric"], part["mean"], part["std"], part["n_seeds"])]
     rows = list(dict.fromkeys(part["row"]))
     ordered = sorted(set(zip(part["metric"], part["extractor"], part["column"])),
                      key=lambda t: (metrics_info.order_key(t[0]), t[1]))
@@ -95,7 +97,9 @@ def dataset_table(summary: pd.DataFrame, dataset: str) -> DatasetTable:
     best = best.astype("boolean").fillna(False).astype(bool)
     families = part.drop_duplicates("row").set_index("row")["family"]
     text.insert(0, "family", families.reindex(rows))
+    text.insert(1, "seeds", [str(int(shared[r])) if r in shared else "varies (n in cells)" for r in rows])
     best.insert(0, "family", False)
+    best.insert(1, "seeds", False)
     published_column = _insert_published(text, best, part, dataset)
     text.index.name = best.index.name = "model"
     text.columns.name = best.columns.name = None
