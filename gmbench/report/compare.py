@@ -1,0 +1,255 @@
+"""Regression comparison of two runs: which measured quantities got worse beyond tolerance and noise.
+
+Rows are matched on ``KEY`` = (model, variant, dataset, metric, extractor). The extractor is part
+of the key because one run may score the same metric on two tracks (LeNet and Inception FID are
+different quantities). The settings that make two numbers comparable (``PROVENANCE``: extractor
+weights, sample count, device, dtype) are deliberately *not* in the key: a row whose provenance
+differs would otherwise appear as two unrelated one-sided rows; instead it is matched and marked
+"not comparable", which says what changed. Performance rows are also not comparable when the
+manifests name different hardware (``device_name``).
+
+A row regresses when it is worse than its tolerance (relative %) *and*, where both sides have
+at least two seeds, Welch's t-test rejects equal means at ``ALPHA``; with one seed only the
+tolerance applies. Only rows of jobs with status "done" are compared; a job that is done in the
+baseline but failed or diverged in the current run counts as a regression.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from gmbench.errors import GmbenchError
+from gmbench.report import metrics_info
+from gmbench.report.fmt import markdown_table, mean_std, number, percent
+from gmbench.report.runs import Run
+
+KEY = ["model", "variant", "dataset", "metric", "extractor"]
+JOB = ["model", "variant", "dataset", "seed"]
+PROVENANCE = ["extractor_sha256", "n_samples", "device", "dtype"]
+ALPHA = 0.05
+GATING = ("regression", "failed")
+VERDICT_ORDER = [
+    "regression", "failed", "improvement", "within noise", "unchanged", "changed", "not comparable",
+    "baseline only", "current only",
+]
+
+
+def parse_tolerances(items: list[str] | None, known_metrics: set[str]) -> dict[str, float]:
+    """``["fid=3", "train_throughput=15%"]`` -> {"fid": 3.0, ...} (percent); bad items raise GmbenchError."""
+    tolerances = {}
+    for item in items or []:
+        name, sep, raw = item.partition("=")
+        try:
+            value = float(raw.strip().rstrip("%")) if sep else float("nan")
+        except ValueError:
+            value = float("nan")
+        if not sep or not np.isfinite(value) or value < 0:
+            raise GmbenchError(f"--tolerance {item!r}: expected METRIC=PERCENT with a non-negative number, e.g. fid=3.")
+        if name not in known_metrics:
+            raise GmbenchError(f"--tolerance {item!r}: no metric {name!r} in either run; metrics present: "
+                               f"{', '.join(sorted(known_metrics))}.")
+        tolerances[name] = value
+    return tolerances
+
+
+def tolerance_for(metric: str, overrides: dict[str, float]) -> float:
+    if metric in overrides:
+        return overrides[metric]
+    return metrics_info.DEFAULT_TOLERANCE_PCT.get(metrics_info.kind(metric), float("nan"))
+
+
+def _side(records: pd.DataFrame) -> pd.DataFrame:
+    """Done rows aggregated per KEY: seed values, mean, std, n and the provenance seen."""
+    done = records[records["status"] == "done"].copy()
+    for col in PROVENANCE:
+        done[col] = done[col].astype("string").fillna("")
+    grouped = done.groupby(KEY, dropna=False, sort=True)
+    return grouped.agg(
+        values=("value", lambda v: tuple(v.dropna())),
+        unit=("unit", "first"),
+        higher_is_better=("higher_is_better", "first"),
+        **{col: (col, lambda v: "/".join(sorted(set(v)))) for col in PROVENANCE},
+    )
+
+
+def _failed_jobs(records: pd.DataFrame) -> pd.DataFrame:
+    bad = records[records["status"] != "done"]
+    return bad[JOB + ["status"]].drop_duplicates().reset_index(drop=True)
+
+
+def welch_p(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """Two-sided Welch t-test p-value; NaN with fewer than 2 values a side; 0/1 when both sides are constant."""
+    if len(a) < 2 or len(b) < 2:
+        return float("nan")
+    if np.var(a) == 0 and np.var(b) == 0:
+        return 1.0 if np.mean(a) == np.mean(b) else 0.0
+    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+
+
+def _provenance_note(base: pd.Series, cur: pd.Series, base_hw: str, cur_hw: str, kind: str) -> str:
+    diffs = [f"{col} {base[col] or '-'} vs {cur[col] or '-'}" for col in PROVENANCE if base[col] != cur[col]]
+    if kind == "performance" and base_hw and cur_hw and base_hw != cur_hw:
+        diffs.append(f"hardware {base_hw} vs {cur_hw}")
+    return "; ".join(diffs)
+
+
+def _judge(base: pd.Series, cur: pd.Series, metric: str, tolerances: dict[str, float],
+           base_hw: str, cur_hw: str) -> dict:
+    """Verdict of one matched row."""
+    kind = metrics_info.kind(metric)
+    a, b = base["values"], cur["values"]
+    mean_a, mean_b = float(np.mean(a)), float(np.mean(b))
+    change = ((mean_b - mean_a) / abs(mean_a) * 100.0) if mean_a != 0 else (0.0 if mean_b == 0 else np.sign(mean_b) * np.inf)
+    hib = base["higher_is_better"]
+    direction = "same" if mean_a == mean_b else ("changed" if pd.isna(hib) else
+                                               ("better" if (mean_b > mean_a) == bool(hib) else "worse"))
+    row = {"change_pct": change, "direction": direction, "p_value": welch_p(a, b),
+           "tolerance_pct": tolerance_for(metric, tolerances), "note": ""}
+    note = _provenance_note(base, cur, base_hw, cur_hw, kind)
+    if note:
+        return row | {"verdict": "not comparable", "note": note}
+    if kind in ("setting", "spread") or direction == "changed":
+        return row | {"verdict": "unchanged" if np.isclose(mean_a, mean_b) else "changed", "tolerance_pct": float("nan")}
+    if direction == "same" or abs(change) <= row["tolerance_pct"]:
+        return row | {"verdict": "unchanged"}
+    if row["p_value"] >= ALPHA:
+        return row | {"verdict": "within noise", "note": f"Welch p={row['p_value']:.2g} >= {ALPHA}"}
+    return row | {"verdict": "regression" if direction == "worse" else "improvement"}
+
+
+def _hardware(run: Run) -> str:
+    return "/".join(run.manifest_values("device_name"))
+
+
+def compare_runs(baseline: Run, current: Run, tolerances: dict[str, float] | None = None) -> pd.DataFrame:
+    """One row per KEY present on either side, with both sides' statistics and a verdict."""
+    tolerances = tolerances or {}
+    base, cur = _side(baseline.records), _side(current.records)
+    cur_failed = _failed_jobs(current.records)
+    failed_cells = set(zip(cur_failed["model"], cur_failed["variant"].fillna(""), cur_failed["dataset"]))
+    base_hw, cur_hw = _hardware(baseline), _hardware(current)
+    rows = []
+    for key in base.index.union(cur.index):
+        row = dict(zip(KEY, key))
+        in_base, in_cur = key in base.index, key in cur.index
+        for prefix, side, present in (("baseline", base, in_base), ("current", cur, in_cur)):
+            vals = side.loc[key, "values"] if present else ()
+            row[prefix] = float(np.mean(vals)) if vals else np.nan
+            row[f"{prefix}_std"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else np.nan
+            row[f"{prefix}_n"] = len(vals)
+        row["unit"] = (base if in_base else cur).loc[key, "unit"]
+        row["kind"] = metrics_info.kind(row["metric"])
+        if in_base and in_cur:
+            row |= _judge(base.loc[key], cur.loc[key], row["metric"], tolerances, base_hw, cur_hw)
+        elif in_base and (row["model"], row["variant"], row["dataset"]) in failed_cells:
+            row |= {"verdict": "failed", "note": "job failed or diverged in the current run"}
+        else:
+            row |= {"verdict": "baseline only" if in_base else "current only"}
+        rows.append(row)
+    columns = KEY + ["unit", "kind", "baseline", "baseline_std", "baseline_n", "current", "current_std", "current_n",
+                     "change_pct", "direction", "tolerance_pct", "p_value", "verdict", "note"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def summary_counts(table: pd.DataFrame) -> dict[str, int]:
+    counts = table["verdict"].value_counts()
+    return {v: int(counts.get(v, 0)) for v in VERDICT_ORDER}
+
+
+def has_regression(table: pd.DataFrame) -> bool:
+    return bool(table["verdict"].isin(GATING).any())
+
+
+def suites_note(baseline: Run, current: Run) -> str:
+    """A sentence when the two runs come from different suites, else ""."""
+    a = sorted(set(baseline.records["suite"].dropna()))
+    b = sorted(set(current.records["suite"].dropna()))
+    if a == b:
+        return ""
+    return (f"The runs come from different suites (baseline {', '.join(a)}; current {', '.join(b)}): "
+            "only rows present in both are compared, the others are listed as one-sided.")
+
+
+def _display(table: pd.DataFrame) -> pd.DataFrame:
+    """Human-readable columns of a comparison table."""
+    shown = pd.DataFrame({
+        "model": table["model"],
+        "variant": table["variant"],
+        "dataset": table["dataset"],
+        "metric": table["metric"] + table["extractor"].map(lambda e: f" [{e}]" if e else ""),
+        "baseline": [mean_std(m, s, n) if n else "" for m, s, n in zip(table["baseline"], table["baseline_std"], table["baseline_n"])],
+        "current": [mean_std(m, s, n) if n else "" for m, s, n in zip(table["current"], table["current_std"], table["current_n"])],
+        "change": table["change_pct"].map(percent),
+        "direction": table["direction"].fillna(""),
+        "tolerance": table["tolerance_pct"].map(lambda t: "" if pd.isna(t) else f"{number(t)}%"),
+        "p (Welch)": table["p_value"].map(lambda p: "" if pd.isna(p) else f"{p:.2g}"),
+        "verdict": table["verdict"],
+        "note": table["note"].fillna(""),
+    })
+    return shown
+
+
+def _header_line(name: str, run: Run) -> str:
+    suites = ", ".join(sorted(set(run.records["suite"].dropna()))) or "-"
+    commits = ", ".join(c[:10] for c in run.manifest_values("git_commit")) or "-"
+    hardware = _hardware(run) or "-"
+    return f"- {name}: `{run.label}` (suite {suites}; commit {commits}; hardware {hardware})"
+
+
+def to_markdown(table: pd.DataFrame, baseline: Run, current: Run, tolerances: dict[str, float]) -> str:
+    """A Markdown summary for a CI log or a pull-request comment."""
+    counts = summary_counts(table)
+    gate = counts["regression"] + counts["failed"]
+    headline = f"**{gate} regression{'s' if gate != 1 else ''}**" if gate else "**no regression**"
+    lines = ["## gmbench compare", "", _header_line("baseline", baseline), _header_line("current", current), "",
+             headline + " — " + ", ".join(f"{n} {v}" for v, n in counts.items() if n), ""]
+    if note := suites_note(baseline, current):
+        lines += [note, ""]
+    overrides = ", ".join(f"{m}={number(t)}%" for m, t in sorted(tolerances.items()))
+    lines += [f"A row regresses when it is worse than its tolerance (performance "
+              f"{number(metrics_info.DEFAULT_TOLERANCE_PCT['performance'])}%, quality "
+              f"{number(metrics_info.DEFAULT_TOLERANCE_PCT['quality'])}%"
+              + (f"; overrides {overrides}" if overrides else "")
+              + f") and, with at least two seeds on both sides, Welch's t-test gives p < {ALPHA}. "
+              "Params, NFE, step counts and within-run spreads are reported, never gated.", ""]
+    shown = _display(table)
+    sections = [
+        ("Regressions", ["regression", "failed"]), ("Improvements", ["improvement"]),
+        ("Not comparable", ["not comparable"]), ("Only in the baseline", ["baseline only"]),
+        ("Only in the current run", ["current only"]), ("Within seed noise", ["within noise"]),
+        ("Settings changed", ["changed"]),
+    ]
+    for title, verdicts in sections:
+        part = shown[table["verdict"].isin(verdicts)]
+        if len(part):
+            lines += [f"### {title} ({len(part)})", "", markdown_table(part), ""]
+    failed = _failed_jobs(current.records)
+    if len(failed):
+        lines += [f"### Failed or diverged jobs in the current run ({len(failed)})", "",
+                  markdown_table(failed.astype("string").fillna("")), ""]
+    lines += [f"<details><summary>All {len(table)} rows</summary>", "", markdown_table(shown), "", "</details>", ""]
+    return "\n".join(lines)
+
+
+def to_json(table: pd.DataFrame, baseline: Run, current: Run, tolerances: dict[str, float]) -> str:
+    payload = {
+        "baseline": baseline.label, "current": current.label,
+        "suites_differ": bool(suites_note(baseline, current)),
+        "alpha": ALPHA, "tolerance_overrides_pct": tolerances,
+        "regressed": has_regression(table), "summary": summary_counts(table),
+        "rows": json.loads(table.to_json(orient="records")),
+    }
+    return json.dumps(payload, indent=2)
+
+
+def check_comparable_at_all(table: pd.DataFrame, baseline: Run, current: Run) -> None:
+    """Raise when the two runs share no row at all: nothing was compared, which is a usage mistake."""
+    if not table["verdict"].isin(["baseline only", "current only", "failed"]).all():
+        return
+    raise GmbenchError(
+        f"{baseline.label} and {current.label} share no (model, variant, dataset, metric, extractor) row, so "
+        f"nothing can be compared. {suites_note(baseline, current)}".strip()
+    )

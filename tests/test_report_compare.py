@@ -1,0 +1,212 @@
+"""gmbench compare: regressions named exactly, seed noise respected, one-sided and incomparable rows listed."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from report_runs import INCEPTION, LENET, make_run, scale_metric
+
+from gmbench.cli import main
+from gmbench.report.compare import compare_runs, welch_p
+from gmbench.report.records import load_records, write_records
+from gmbench.report.runs import load_run
+
+
+def _compare_json(capsys, baseline, current, *extra):
+    code = main(["compare", str(baseline), str(current), "--format", "json", *extra])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def _named(payload, verdict):
+    return sorted((r["model"], r["variant"], r["dataset"], r["metric"], r["extractor"])
+                  for r in payload["rows"] if r["verdict"] == verdict)
+
+
+def test_two_copies_of_a_run_have_no_regression(tmp_path, capsys):
+    base = make_run(tmp_path / "a")
+    cur = shutil.copytree(base, tmp_path / "b" / base.name)
+    code, payload = _compare_json(capsys, base, cur, "--fail-on", "regression")
+    assert code == 0
+    assert not payload["regressed"]
+    assert set(r["verdict"] for r in payload["rows"]) == {"unchanged"}
+
+
+def test_slower_training_and_worse_fid_are_named_exactly_and_fail_the_gate(tmp_path, capsys):
+    base = make_run(tmp_path / "a")
+    cur = shutil.copytree(base, tmp_path / "b" / base.name)
+    scale_metric(cur, 0.7, "dcgan", "train_throughput")
+    scale_metric(cur, 1.2, "vae", "fid", extractor=LENET)
+    code, payload = _compare_json(capsys, base, cur, "--fail-on", "regression")
+    assert code == 1
+    assert _named(payload, "regression") == [
+        ("dcgan", "", "mnist", "train_throughput", ""),
+        ("vae", "", "mnist", "fid", LENET),
+    ]
+    changes = {r["metric"]: r["change_pct"] for r in payload["rows"] if r["verdict"] == "regression"}
+    assert changes["train_throughput"] == pytest.approx(-30.0)
+    assert changes["fid"] == pytest.approx(20.0)
+    # without the gate the same comparison exits 0
+    assert main(["compare", str(base), str(cur)]) == 0
+    out = capsys.readouterr().out
+    assert "**2 regressions**" in out and "### Regressions (2)" in out
+
+
+def test_tolerance_override_silences_a_regression(tmp_path, capsys):
+    base = make_run(tmp_path / "a")
+    cur = shutil.copytree(base, tmp_path / "b" / base.name)
+    scale_metric(cur, 1.2, "vae", "fid", extractor=LENET)
+    code, payload = _compare_json(capsys, base, cur, "--fail-on", "regression", "--tolerance", "fid=25")
+    assert code == 0 and _named(payload, "regression") == []
+
+
+def test_improvement_is_not_a_regression(tmp_path, capsys):
+    base = make_run(tmp_path / "a")
+    cur = shutil.copytree(base, tmp_path / "b" / base.name)
+    scale_metric(cur, 1.3, "dcgan", "sample_throughput")
+    code, payload = _compare_json(capsys, base, cur, "--fail-on", "regression")
+    assert code == 0
+    assert _named(payload, "improvement") == [("dcgan", "", "mnist", "sample_throughput", "")]
+
+
+def test_change_inside_seed_noise_is_not_a_regression_with_three_seeds(tmp_path):
+    # 20% seed jitter: a 15% slowdown is beyond the 10% tolerance but inside the noise.
+    base = load_run(make_run(tmp_path / "a", seeds=3, jitter=0.2))
+    cur_dir = shutil.copytree(base.path, tmp_path / "b" / base.path.name)
+    scale_metric(cur_dir, 0.85, "dcgan", "train_throughput")
+    table = compare_runs(base, load_run(cur_dir))
+    row = table[(table["model"] == "dcgan") & (table["metric"] == "train_throughput") & (table["dataset"] == "mnist")].iloc[0]
+    assert row["change_pct"] == pytest.approx(-15.0)
+    assert row["verdict"] == "within noise" and row["p_value"] >= 0.05
+    assert "regression" not in set(table["verdict"])
+
+
+def test_change_beyond_seed_noise_is_a_regression_with_three_seeds(tmp_path):
+    base = load_run(make_run(tmp_path / "a", seeds=3, jitter=0.01))
+    cur_dir = shutil.copytree(base.path, tmp_path / "b" / base.path.name)
+    scale_metric(cur_dir, 0.85, "dcgan", "train_throughput")
+    table = compare_runs(base, load_run(cur_dir))
+    assert table.loc[table["verdict"] == "regression", ["model", "metric"]].values.tolist() == [["dcgan", "train_throughput"]]
+
+
+def test_welch_p_matches_scipy_and_handles_constant_sides():
+    from scipy import stats
+
+    a, b = (1.0, 2.0, 3.0), (2.0, 4.0, 7.0)
+    assert welch_p(a, b) == pytest.approx(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    assert welch_p((1.0, 1.0), (1.0, 1.0)) == 1.0
+    assert welch_p((1.0, 1.0), (2.0, 2.0)) == 0.0
+    assert welch_p((1.0,), (2.0, 3.0)) != welch_p((1.0,), (2.0, 3.0))  # NaN: one seed -> tolerance only
+
+
+def test_rows_on_one_side_only_are_listed(tmp_path, capsys):
+    base = make_run(tmp_path / "a")
+    cur = shutil.copytree(base, tmp_path / "b" / base.name)
+    frame = load_records(cur)
+    frame = frame[~((frame["model"] == "wgan-gp") & (frame["metric"] == "recall"))]
+    write_records(frame, cur / "records.csv")
+    code, payload = _compare_json(capsys, base, cur)
+    assert code == 0
+    assert _named(payload, "baseline only") == [("wgan-gp", "", "mnist", "recall", LENET)]
+    code, payload = _compare_json(capsys, cur, base)
+    assert _named(payload, "current only") == [("wgan-gp", "", "mnist", "recall", LENET)]
+
+
+def test_provenance_mismatch_is_not_comparable(tmp_path, capsys):
+    base = make_run(tmp_path / "a")
+    cur = shutil.copytree(base, tmp_path / "b" / base.name)
+    frame = load_records(cur)
+    frame.loc[frame["extractor"] == INCEPTION, "extractor_sha256"] = "c" * 64
+    write_records(frame, cur / "records.csv")
+    scale_metric(cur, 2.0, "vae", "fid", extractor=INCEPTION)  # would regress if compared
+    code, payload = _compare_json(capsys, base, cur, "--fail-on", "regression")
+    assert code == 0
+    incomparable = [r for r in payload["rows"] if r["verdict"] == "not comparable"]
+    assert {r["extractor"] for r in incomparable} == {INCEPTION}
+    assert all("extractor_sha256" in r["note"] for r in incomparable)
+
+
+def test_other_sample_count_device_and_hardware_are_not_comparable(tmp_path, capsys):
+    base = make_run(tmp_path / "a")
+    cur = make_run(tmp_path / "b", n_samples=5000, device_name="NVIDIA A100")
+    code, payload = _compare_json(capsys, base, cur)
+    verdicts = {(r["metric"], r["extractor"]): (r["verdict"], r["note"]) for r in payload["rows"] if r["model"] == "dcgan"
+                and r["dataset"] == "mnist"}
+    assert verdicts[("fid", LENET)][0] == "not comparable" and "n_samples" in verdicts[("fid", LENET)][1]
+    assert verdicts[("train_throughput", "")][0] == "not comparable" and "hardware" in verdicts[("train_throughput", "")][1]
+    assert verdicts[("params", "")][0] == "unchanged"
+    cpu = make_run(tmp_path / "c", device="cpu")
+    code, payload = _compare_json(capsys, base, cpu)
+    assert {r["verdict"] for r in payload["rows"]} == {"not comparable"}
+
+
+def test_failed_job_in_current_run_counts_as_regression(tmp_path, capsys):
+    base = make_run(tmp_path / "a")
+    cur = shutil.copytree(base, tmp_path / "b" / base.name)
+    frame = load_records(cur)
+    frame.loc[(frame["model"] == "vae"), "status"] = "diverged"
+    write_records(frame, cur / "records.csv")
+    code, payload = _compare_json(capsys, base, cur, "--fail-on", "regression")
+    assert code == 1
+    assert {r["model"] for r in payload["rows"] if r["verdict"] == "failed"} == {"vae"}
+
+
+def test_settings_are_reported_as_changed_not_gated(tmp_path, capsys):
+    base = make_run(tmp_path / "a")
+    cur = shutil.copytree(base, tmp_path / "b" / base.name)
+    scale_metric(cur, 2.0, "dcgan", "params")
+    code, payload = _compare_json(capsys, base, cur, "--fail-on", "regression")
+    assert code == 0 and _named(payload, "changed") == [("dcgan", "", "mnist", "params", "")]
+
+
+def test_different_suites_compare_matching_rows_and_say_so(tmp_path, capsys):
+    base = make_run(tmp_path / "a", suite="quick")
+    cur = make_run(tmp_path / "b", suite="full")
+    code = main(["compare", str(base), str(cur)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "different suites" in out and "**no regression**" in out
+
+
+def _one_paragraph_error(capsys, argv):
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    err = captured.err.strip()
+    assert err.startswith("gmbench: error: ") and "\n\n" not in err and "Traceback" not in err
+    return " ".join(err.split())  # the CLI wraps the paragraph at 100 columns
+
+
+def test_bad_inputs_exit_2_with_one_paragraph(tmp_path, capsys):
+    run = make_run(tmp_path / "a")
+    not_a_run = tmp_path / "empty-folder"
+    not_a_run.mkdir()
+    assert "is not a gmbench run" in _one_paragraph_error(capsys, ["compare", str(not_a_run), str(run)])
+    assert "does not exist" in _one_paragraph_error(capsys, ["compare", str(run), str(tmp_path / "nope")])
+
+    broken = shutil.copytree(run, tmp_path / "broken" / run.name)
+    frame = load_records(broken).drop(columns=["metric", "higher_is_better"])
+    frame.to_csv(broken / "records.csv", index=False)
+    assert "missing the record columns metric, higher_is_better" in _one_paragraph_error(
+        capsys, ["compare", str(run), str(broken)])
+
+    empty = shutil.copytree(run, tmp_path / "empty" / run.name)
+    load_records(empty).iloc[0:0].to_csv(empty / "records.csv", index=False)
+    assert "holds no records" in _one_paragraph_error(capsys, ["compare", str(run), str(empty)])
+
+    (empty / "records.csv").write_text("")
+    assert "not a readable records CSV" in _one_paragraph_error(capsys, ["compare", str(run), str(empty)])
+
+    assert "fid=3" in _one_paragraph_error(capsys, ["compare", str(run), str(run), "--tolerance", "fid"])
+    assert "no metric 'fdi'" in _one_paragraph_error(capsys, ["compare", str(run), str(run), "--tolerance", "fdi=3"])
+
+
+def test_runs_sharing_no_row_are_an_error(tmp_path, capsys):
+    base = make_run(tmp_path / "a")
+    other = shutil.copytree(base, tmp_path / "b" / base.name)
+    frame = load_records(other)
+    frame["dataset"] = "cifar10"
+    frame["suite"] = "cifar"
+    write_records(frame, other / "records.csv")
+    err = _one_paragraph_error(capsys, ["compare", str(base), str(other)])
+    assert "share no" in err and "different suites" in err

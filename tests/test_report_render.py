@@ -1,0 +1,145 @@
+"""gmbench report: the tables' numbers equal the records' (computed here independently), every format renders."""
+from __future__ import annotations
+
+import csv
+import math
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from report_runs import INCEPTION, LENET, make_run
+
+from gmbench.cli import main
+from gmbench.report.runs import load_run
+from gmbench.report.tables import dataset_table, summarise
+
+
+@pytest.fixture(scope="module")
+def run3(tmp_path_factory) -> Path:
+    return make_run(tmp_path_factory.mktemp("runs"), seeds=3, jitter=0.05, samples=True)
+
+
+@pytest.fixture(scope="module")
+def reports(run3, tmp_path_factory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("report")
+    argv = ["report", str(run3), "--out", str(out)]
+    assert main(argv + ["--format", "md", "--format", "html", "--format", "latex", "--format", "csv"]) == 0
+    return {"md": out / "report.md", "html": out / "report.html", "latex": out / "report.tex", "csv": out / "report.csv"}
+
+
+def _expected(run: Path) -> dict[tuple, tuple[float, float, int]]:
+    """(dataset, model, variant, metric, extractor) -> (mean, sample std, n) from the raw CSV, done rows only."""
+    values = defaultdict(list)
+    with open(run / "records.csv", newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row["status"] == "done" and row["value"]:
+                values[(row["dataset"], row["model"], row["variant"], row["metric"], row["extractor"])].append(float(row["value"]))
+    return {k: (statistics.fmean(v), statistics.stdev(v) if len(v) > 1 else math.nan, len(v)) for k, v in values.items()}
+
+
+def test_csv_summary_equals_records_mean_std_and_seed_count(run3, reports):
+    expected = _expected(run3)
+    with open(reports["csv"], newline="") as fh:
+        got = {(r["dataset"], r["model"], r["variant"], r["metric"], r["extractor"]): r for r in csv.DictReader(fh)}
+    assert set(got) == set(expected)
+    for key, (mean, std, n) in expected.items():
+        assert float(got[key]["mean"]) == pytest.approx(mean, rel=1e-12)
+        assert float(got[key]["std"]) == pytest.approx(std, rel=1e-9)
+        assert int(got[key]["n_seeds"]) == n == 3
+
+
+def _md_table(text: str, dataset: str) -> dict[str, dict[str, str]]:
+    """The Markdown table under '## dataset' as {row label: {column: cell}}."""
+    lines = text.split(f"## {dataset}\n", 1)[1].strip().splitlines()
+    rows = [[c.strip() for c in line.strip("|").split(" | ")] for line in lines if line.startswith("|")]
+    header, body = rows[0], rows[2:]
+    return {r[0]: dict(zip(header, r)) for r in body}
+
+
+def test_markdown_cells_are_mean_std_n_and_best_excludes_reference_rows(run3, reports):
+    expected = _expected(run3)
+    table = _md_table(reports["md"].read_text().split("## Failed")[0], "mnist")
+    mean, std, n = expected[("mnist", "wgan-gp", "", "fid", LENET)]
+    assert table["wgan-gp"][f"fid [{LENET}]"] == f"{mean:.4g} ± {std:.2g}"
+    assert table["wgan-gp"]["seeds"] == str(n) == "3"
+    mean, std, n = expected[("mnist", "ddpm", "ddpm-1000", "fid", LENET)]
+    assert table["ddpm (ddpm-1000)"][f"fid [{LENET}]"] == f"**{mean:.4g} ± {std:.2g}**"
+    mean, std, n = expected[("mnist", "vae", "", "train_throughput", "")]
+    assert table["vae"]["train_throughput (images/s)"] == f"{mean:.4g} ± {std:.2g}"
+    # real-data has the lowest FID of all, but it is the floor, not a contender
+    assert table["real-data — floor"][f"fid [{LENET}]"].startswith(f"{expected[('mnist', 'real-data', '', 'fid', LENET)][0]:.4g}")
+    assert not table["real-data — floor"][f"fid [{LENET}]"].startswith("**")
+    assert "pca-gaussian — baseline" in table
+    bold_columns = [c for c in table["ddpm (ddpm-1000)"] if table["ddpm (ddpm-1000)"][c].startswith("**")]
+    assert f"fid [{LENET}]" in bold_columns and "params" not in bold_columns
+
+
+def test_published_numbers_sit_in_their_own_column_beside_inception_fid(reports):
+    text = reports["md"].read_text()
+    mnist = _md_table(text.split("## Failed")[0], "mnist")
+    columns = list(mnist["dcgan"])
+    published = f"fid [{INCEPTION}] published"
+    assert columns.index(published) == columns.index(f"fid [{INCEPTION}]") + 1
+    assert mnist["dcgan"][published] == "6.8 ± 0.5 (Lucic et al. 2018, NS GAN)"
+    assert mnist["vae"][published] == "16.6 ± 0.4 (Dai & Wipf 2019, VAE (cross-entropy decoder))"
+    assert mnist["ddpm (ddim-50)"][published] == "" and mnist["real-data — floor"][published] == ""
+    fashion = _md_table(text.split("## mnist")[0], "fashion-mnist")
+    assert published not in fashion["dcgan"]
+
+
+def test_rows_whose_cells_have_different_seed_counts_say_n_per_cell(tmp_path):
+    run = load_run(make_run(tmp_path, seeds=3))
+    records = run.records[~((run.records["model"] == "vae") & (run.records["metric"] == "fid")
+                            & (run.records["seed"] == 2))]
+    table = dataset_table(summarise(records), "mnist")
+    assert table.text.loc["vae", "seeds"] == "varies (n in cells)"
+    assert table.text.loc["vae", f"fid [{LENET}]"].endswith("(n=2)")
+    assert table.text.loc["vae", f"kid [{LENET}]"].endswith("(n=3)")
+
+
+def test_markdown_lists_failed_jobs_provenance_and_figures(reports):
+    text = reports["md"].read_text()
+    assert "| mnist | began |  | 0 | diverged |" in text
+    assert "began" not in text.split("## Failed")[0]
+    assert f"weights sha256 {'a' * 64}, samples per score 10000" in text
+    assert "commit 0123456789abcdef" in text and "torch 2.14.1" in text and "device cuda; dtype float32" in text
+    figures = reports["md"].parent / "figures"
+    for stem in ("quality_vs_train_time", "quality_vs_sampling_cost", "throughput", "samples"):
+        assert f"](figures/{stem}.png)" in text
+        assert (figures / f"{stem}.png").stat().st_size > 0 and (figures / f"{stem}.svg").stat().st_size > 0
+
+
+def test_latex_is_a_document_with_escaped_tables(reports):
+    tex = reports["latex"].read_text()
+    assert tex.startswith(r"\documentclass") and tex.rstrip().endswith(r"\end{document}")
+    assert tex.count(r"\begin{tabular}") == 2 and r"\toprule" in tex
+    assert r"train\_throughput (images/s)" in tex and r"$\pm$" in tex and r"\textbf{" in tex
+    assert r"Dai \& Wipf 2019" in tex
+
+
+def test_html_is_self_contained(reports):
+    page = reports["html"].read_text()
+    assert page.startswith("<!DOCTYPE html>") and page.count("data:image/png;base64,") == 4
+    assert 'src="figures/' not in page and "http://" not in page and "https://" not in page
+    assert "<strong>" in page and 'class="published"' in page
+
+
+def test_single_seed_cells_have_no_spread(tmp_path):
+    run = load_run(make_run(tmp_path, seeds=1))
+    table = dataset_table(summarise(run.records), "mnist")
+    mean = _expected(run.path)[("mnist", "vae", "", "fid", LENET)][0]
+    assert table.text.loc["vae", f"fid [{LENET}]"] == f"{mean:.4g}" and table.text.loc["vae", "seeds"] == "1"
+    assert table.text.loc["vae", "params"] == "1e+06"
+
+
+def test_report_bad_inputs_exit_2(tmp_path, capsys):
+    not_a_run = tmp_path / "nothing"
+    not_a_run.mkdir()
+    assert main(["report", str(not_a_run)]) == 2
+    assert "is not a gmbench run" in capsys.readouterr().err
+    run = make_run(tmp_path)
+    (tmp_path / "file").write_text("x")
+    assert main(["report", str(run), "--out", str(tmp_path / "file")]) == 2
+    err = capsys.readouterr().err
+    assert "is a file" in err and "Traceback" not in err
