@@ -151,6 +151,16 @@ def test_failed_job_in_current_run_counts_as_regression(tmp_path, capsys):
     assert {r["model"] for r in payload["rows"] if r["verdict"] == "failed"} == {"vae"}
 
 
+def test_current_run_where_every_job_diverged_fails_the_gate(tmp_path, capsys):
+    base = make_run(tmp_path / "a")
+    cur = shutil.copytree(base, tmp_path / "b" / base.name)
+    frame = load_records(cur)
+    frame["status"] = "diverged"
+    write_records(frame, cur / "records.csv")
+    code, payload = _compare_json(capsys, base, cur, "--fail-on", "regression")
+    assert code == 1 and {r["verdict"] for r in payload["rows"]} == {"failed"}
+
+
 def test_settings_are_reported_as_changed_not_gated(tmp_path, capsys):
     base = make_run(tmp_path / "a")
     cur = shutil.copytree(base, tmp_path / "b" / base.name)

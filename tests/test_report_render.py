@@ -11,6 +11,7 @@ import pytest
 from report_runs import INCEPTION, LENET, make_run
 
 from gmbench.cli import main
+from gmbench.report.render import write_report
 from gmbench.report.runs import load_run
 from gmbench.report.tables import dataset_table, summarise
 
@@ -143,3 +144,12 @@ def test_report_bad_inputs_exit_2(tmp_path, capsys):
     assert main(["report", str(run), "--out", str(tmp_path / "file")]) == 2
     err = capsys.readouterr().err
     assert "is a file" in err and "Traceback" not in err
+
+
+def test_report_of_a_run_where_every_job_failed_lists_the_failures(tmp_path):
+    run = load_run(make_run(tmp_path / "runs"))
+    failed = run.records.assign(status="failed")
+    [md] = write_report([type(run)(run.path, failed, run.manifests)], ["md"], tmp_path / "report")
+    text = md.read_text()
+    assert "## Failed or diverged jobs" in text and "| mnist | vae |  | 0 | failed |" in text
+    assert "## mnist" not in text

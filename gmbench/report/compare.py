@@ -247,7 +247,7 @@ def to_json(table: pd.DataFrame, baseline: Run, current: Run, tolerances: dict[s
 
 def check_comparable_at_all(table: pd.DataFrame, baseline: Run, current: Run) -> None:
     """Raise when the two runs share no row at all: nothing was compared, which is a usage mistake."""
-    if not table["verdict"].isin(["baseline only", "current only", "failed"]).all():
+    if not table["verdict"].isin(["baseline only", "current only"]).all():
         return
     raise GmbenchError(
         f"{baseline.label} and {current.label} share no (model, variant, dataset, metric, extractor) row, so "
