@@ -145,10 +145,16 @@ def test_failed_job_in_current_run_counts_as_regression(tmp_path, capsys):
     cur = shutil.copytree(base, tmp_path / "b" / base.name)
     frame = load_records(cur)
     frame.loc[(frame["model"] == "vae"), "status"] = "diverged"
+    # a diverged diffusion training: the runner records the job once, without sampler rows
+    ddpm = frame["model"] == "ddpm"
+    frame = frame[~ddpm | (frame["variant"] == "")]
+    frame.loc[frame["model"] == "ddpm", "status"] = "diverged"
     write_records(frame, cur / "records.csv")
     code, payload = _compare_json(capsys, base, cur, "--fail-on", "regression")
     assert code == 1
-    assert {r["model"] for r in payload["rows"] if r["verdict"] == "failed"} == {"vae"}
+    failed = {(r["model"], r["variant"]) for r in payload["rows"] if r["verdict"] == "failed"}
+    assert failed == {("vae", ""), ("ddpm", ""), ("ddpm", "ddim-10"), ("ddpm", "ddim-50"), ("ddpm", "ddpm-1000")}
+    assert not [r for r in payload["rows"] if r["verdict"] != "failed" and r["model"] in ("vae", "ddpm")]
 
 
 def test_current_run_where_every_job_diverged_fails_the_gate(tmp_path, capsys):

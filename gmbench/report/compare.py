@@ -63,7 +63,7 @@ def tolerance_for(metric: str, overrides: dict[str, float]) -> float:
 
 def _side(records: pd.DataFrame) -> pd.DataFrame:
     """Done rows aggregated per KEY: seed values, mean, std, n and the provenance seen."""
-    done = records[records["status"] == "done"].copy()
+    done = records[(records["status"] == "done") & records["value"].notna()].copy()
     for col in PROVENANCE:
         done[col] = done[col].astype("string").fillna("")
     grouped = done.groupby(KEY, dropna=False, sort=True)
@@ -129,7 +129,7 @@ def compare_runs(baseline: Run, current: Run, tolerances: dict[str, float] | Non
     tolerances = tolerances or {}
     base, cur = _side(baseline.records), _side(current.records)
     cur_failed = _failed_jobs(current.records)
-    failed_cells = set(zip(cur_failed["model"], cur_failed["variant"].fillna(""), cur_failed["dataset"]))
+    failed_jobs = set(zip(cur_failed["model"], cur_failed["dataset"]))  # a failed training loses every sampler variant
     base_hw, cur_hw = _hardware(baseline), _hardware(current)
     rows = []
     for key in base.index.union(cur.index):
@@ -144,7 +144,7 @@ def compare_runs(baseline: Run, current: Run, tolerances: dict[str, float] | Non
         row["kind"] = metrics_info.kind(row["metric"])
         if in_base and in_cur:
             row |= _judge(base.loc[key], cur.loc[key], row["metric"], tolerances, base_hw, cur_hw)
-        elif in_base and (row["model"], row["variant"], row["dataset"]) in failed_cells:
+        elif in_base and (row["model"], row["dataset"]) in failed_jobs:
             row |= {"verdict": "failed", "note": "job failed or diverged in the current run"}
         else:
             row |= {"verdict": "baseline only" if in_base else "current only"}
