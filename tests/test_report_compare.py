@@ -175,6 +175,20 @@ def test_settings_are_reported_as_changed_not_gated(tmp_path, capsys):
     assert code == 0 and _named(payload, "changed") == [("dcgan", "", "mnist", "params", "")]
 
 
+def test_scores_of_models_trained_for_other_step_counts_are_not_comparable(tmp_path, capsys):
+    base = make_run(tmp_path / "a")
+    cur = shutil.copytree(base, tmp_path / "b" / base.name)
+    scale_metric(cur, 5.0, "vae", "train_steps")
+    scale_metric(cur, 0.5, "vae", "fid", extractor=LENET)
+    code, payload = _compare_json(capsys, base, cur, "--fail-on", "regression")
+    verdicts = {(r["metric"], r["extractor"]): (r["verdict"], r["note"]) for r in payload["rows"]
+                if r["model"] == "vae" and r["dataset"] == "mnist"}
+    assert verdicts[("fid", LENET)] == ("not comparable", "train_steps 2000 vs 10000")
+    assert verdicts[("train_time", "")][0] == "not comparable"
+    assert verdicts[("train_throughput", "")][0] == "unchanged"  # a per-step rate stays comparable
+    assert verdicts[("train_steps", "")][0] == "changed"
+
+
 def test_different_suites_compare_matching_rows_and_say_so(tmp_path, capsys):
     base = make_run(tmp_path / "a", suite="quick")
     cur = make_run(tmp_path / "b", suite="full")

@@ -6,7 +6,9 @@ different quantities). The settings that make two numbers comparable (``PROVENAN
 weights, sample count, device, dtype) are deliberately *not* in the key: a row whose provenance
 differs would otherwise appear as two unrelated one-sided rows; instead it is matched and marked
 "not comparable", which says what changed. Performance rows are also not comparable when the
-manifests name different hardware (``device_name``).
+manifests name different hardware (``device_name``), and quality scores and training time are not
+comparable when the model was trained for a different number of steps (``train_steps``), as
+between suites of different budgets; per-step rates (throughput, step time, memory) still are.
 
 A row regresses when it is worse than its tolerance (relative %) *and*, where both sides have
 at least two seeds, Welch's t-test rejects equal means at ``ALPHA``; with one seed only the
@@ -67,12 +69,15 @@ def _side(records: pd.DataFrame) -> pd.DataFrame:
     for col in PROVENANCE:
         done[col] = done[col].astype("string").fillna("")
     grouped = done.groupby(KEY, dropna=False, sort=True)
-    return grouped.agg(
+    side = grouped.agg(
         values=("value", lambda v: tuple(v.dropna())),
         unit=("unit", "first"),
         higher_is_better=("higher_is_better", "first"),
         **{col: (col, lambda v: "/".join(sorted(set(v)))) for col in PROVENANCE},
     )
+    steps = done[done["metric"] == "train_steps"].groupby(["model", "dataset"])["value"].mean()
+    side["train_steps"] = [steps.get((model, dataset), np.nan) for model, _, dataset, _, _ in side.index]
+    return side
 
 
 def _failed_jobs(records: pd.DataFrame) -> pd.DataFrame:
@@ -89,10 +94,16 @@ def welch_p(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 
-def _provenance_note(base: pd.Series, cur: pd.Series, base_hw: str, cur_hw: str, kind: str) -> str:
+def _provenance_note(base: pd.Series, cur: pd.Series, base_hw: str, cur_hw: str, metric: str) -> str:
+    """What differs between the two sides' settings for this row ("" when comparable)."""
+    kind = metrics_info.kind(metric)
     diffs = [f"{col} {base[col] or '-'} vs {cur[col] or '-'}" for col in PROVENANCE if base[col] != cur[col]]
     if kind == "performance" and base_hw and cur_hw and base_hw != cur_hw:
         diffs.append(f"hardware {base_hw} vs {cur_hw}")
+    steps_matter = kind == "quality" or metric == "train_time"
+    if steps_matter and pd.notna(base["train_steps"]) and pd.notna(cur["train_steps"]) \
+            and base["train_steps"] != cur["train_steps"]:
+        diffs.append(f"train_steps {number(base['train_steps'])} vs {number(cur['train_steps'])}")
     return "; ".join(diffs)
 
 
@@ -108,7 +119,7 @@ def _judge(base: pd.Series, cur: pd.Series, metric: str, tolerances: dict[str, f
                                                ("better" if (mean_b > mean_a) == bool(hib) else "worse"))
     row = {"change_pct": change, "direction": direction, "p_value": welch_p(a, b),
            "tolerance_pct": tolerance_for(metric, tolerances), "note": ""}
-    note = _provenance_note(base, cur, base_hw, cur_hw, kind)
+    note = _provenance_note(base, cur, base_hw, cur_hw, metric)
     if note:
         return row | {"verdict": "not comparable", "note": note}
     if kind in ("setting", "spread") or direction == "changed":
