@@ -11,6 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from gmbench.errors import GmbenchError
+from gmbench.io import write_text
 from gmbench.report.fmt import markdown_table, mean_std
 from gmbench.report.records import load_manifest, load_records
 from gmbench.report.runs import find_runs
@@ -76,4 +77,11 @@ def plot_history(history: pd.DataFrame, metric: str, model: str, out_dir: Path) 
     png = out_dir / f"history-{model}-{metric}.png"
     fig.savefig(png, dpi=110)
     fig.savefig(png.with_suffix(".svg"))
+    return png
+
+
+def write_history(history: pd.DataFrame, metric: str, model: str, out_dir: str | Path) -> Path:
+    """The plot (PNG, SVG) and the table (CSV) as ``history-<model>-<metric>.*`` in ``out_dir``; returns the PNG."""
+    png = plot_history(history, metric, model, Path(out_dir))
+    write_text(png.with_suffix(".csv"), history.to_csv(index=False))
     return png
