@@ -220,6 +220,12 @@ def test_bad_inputs_exit_2_with_one_paragraph(tmp_path, capsys):
     assert "missing the record columns metric, higher_is_better" in _one_paragraph_error(
         capsys, ["compare", str(run), str(broken)])
 
+    typo = shutil.copytree(run, tmp_path / "typo" / run.name)
+    frame = load_records(typo).astype({"value": "string"})
+    frame.loc[3, "value"] = "abc"
+    frame.to_csv(typo / "records.csv", index=False)
+    assert "value of the wrong type" in _one_paragraph_error(capsys, ["compare", str(run), str(typo)])
+
     empty = shutil.copytree(run, tmp_path / "empty" / run.name)
     load_records(empty).iloc[0:0].to_csv(empty / "records.csv", index=False)
     assert "holds no records" in _one_paragraph_error(capsys, ["compare", str(run), str(empty)])

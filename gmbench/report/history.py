@@ -13,8 +13,8 @@ from matplotlib.figure import Figure
 from gmbench.errors import GmbenchError
 from gmbench.io import write_text
 from gmbench.report.fmt import markdown_table, mean_std
-from gmbench.report.records import load_manifest, load_records
-from gmbench.report.runs import find_runs
+from gmbench.report.records import load_manifest
+from gmbench.report.runs import find_runs, read_records
 
 SERIES = ["dataset", "variant", "extractor"]
 
@@ -26,7 +26,7 @@ def metric_history(results_dir: str | Path, metric: str, model: str) -> pd.DataF
         raise GmbenchError(f"No run folders (records.csv with manifest.json) under {results_dir}.")
     rows, seen_models, seen_metrics = [], set(), set()
     for run in runs:
-        records, manifest = load_records(run), load_manifest(run)
+        records, manifest = read_records(run), load_manifest(run)
         seen_models |= set(records["model"].dropna())
         seen_metrics |= set(records["metric"].dropna())
         hit = records[(records["model"] == model) & (records["metric"] == metric) & (records["status"] == "done")]
