@@ -239,6 +239,8 @@ def to_markdown(table: pd.DataFrame, baseline: Run, current: Run, tolerances: di
             lines += [f"### {title} ({len(part)})", "", markdown_table(part), ""]
     failed = _failed_jobs(current.records)
     if len(failed):
+        before = baseline.records.drop_duplicates(JOB).set_index(JOB)["status"]
+        failed["baseline"] = [before.get(tuple(job), "absent") for job in failed[JOB].itertuples(index=False)]
         lines += [f"### Failed or diverged jobs in the current run ({len(failed)})", "",
                   markdown_table(failed.astype("string").fillna("")), ""]
     lines += [f"<details><summary>All {len(table)} rows</summary>", "", markdown_table(shown), "", "</details>", ""]

@@ -34,7 +34,7 @@ def metric_history(results_dir: str | Path, metric: str, model: str) -> pd.DataF
             rows.append(dict(zip(SERIES, key)) | {
                 "started": manifest.get("started", ""), "run_id": manifest.get("run_id", run.name),
                 "commit": str(manifest.get("git_commit") or ""), "mean": group["value"].mean(),
-                "std": group["value"].std(), "n_seeds": group["seed"].nunique(), "run": str(run)})
+                "std": group["value"].std(), "n_seeds": group["value"].count(), "run": str(run)})
     if not rows:
         raise GmbenchError(
             f"No run under {results_dir} has metric {metric!r} for model {model!r}. Models seen: "
