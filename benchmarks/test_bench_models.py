@@ -13,6 +13,7 @@ from bench_helpers import BATCH, sync
 from gmbench.registry import MODELS
 
 ROUNDS = 5
+FIT_IMAGES = 512  # what reference models (pca-gaussian, real-data) see in fit_data
 SAMPLE_STEPS_CAP = {"sample_steps": 50}
 
 
@@ -20,7 +21,7 @@ def build(name: str, device: torch.device, images: torch.Tensor):
     torch.manual_seed(0)
     cls = MODELS.get(name)
     model = cls(cls.Config()).to(device)
-    model.fit_data(images)
+    model.fit_data(torch.rand(FIT_IMAGES, *images.shape[1:], generator=torch.Generator().manual_seed(1)).to(device) * 2 - 1)
     capped = {f: min(getattr(model.config, f), cap) for f, cap in SAMPLE_STEPS_CAP.items()
               if f in getattr(cls.Config, "sampling_fields", ())}
     if capped:

@@ -161,15 +161,10 @@ def cmd_report(args) -> int:
 
 
 def cmd_history(args) -> int:
-    from pathlib import Path
-
-    from gmbench.io import write_text
     from gmbench.report import history
 
     table = history.metric_history(args.results_dir, args.metric, args.model)
-    out = Path(args.out)
-    png = history.plot_history(table, args.metric, args.model, out)
-    write_text(png.with_suffix(".csv"), table.to_csv(index=False))
+    png = history.write_history(table, args.metric, args.model, args.out)
     print(history.history_markdown(table, args.metric, args.model))
     print(f"plot: {png}")
     return 0

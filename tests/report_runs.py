@@ -15,14 +15,15 @@ from gmbench.report.records import to_frame, write_records
 
 HIGHER_IS_BETTER = {
     "train_throughput": True, "sample_throughput": True, "step_time": False, "peak_memory": False,
-    "train_time": False, "sample_time": False, "params": None, "nfe": None,
+    "train_time": False, "sample_time": False, "params": None, "nfe": None, "train_steps": None,
     "fid": False, "kid": False, "is": True, "precision": True, "recall": True,
 }
 UNITS = {"train_throughput": "images/s", "sample_throughput": "images/s", "step_time": "ms", "peak_memory": "MiB",
          "train_time": "s", "sample_time": "s"}
 LENET, INCEPTION = "mnist-lenet", "inception-v3-tf"
 SHA = {LENET: "a" * 64, INCEPTION: "b" * 64}
-TRAIN = {"train_throughput": 5000.0, "step_time": 6.4, "peak_memory": 300.0, "train_time": 120.0, "params": 1.0e6}
+TRAIN = {"train_throughput": 5000.0, "step_time": 6.4, "peak_memory": 300.0, "train_time": 120.0, "params": 1.0e6,
+         "train_steps": 2000.0}
 SAMPLE = {"sample_throughput": 20000.0, "sample_time": 0.5, "nfe": 1.0}
 QUALITY = {(LENET, "fid"): 4.0, (LENET, "kid"): 0.004, (LENET, "is"): 9.0, (LENET, "precision"): 0.8,
            (LENET, "recall"): 0.7, (INCEPTION, "fid"): 12.0}
@@ -50,7 +51,7 @@ def _rows(seeds: int, suite: str, run_id: str, device: str, n_samples: int, jitt
 
             def add(metric, value, variant, extractor=""):
                 rows.append(job | dict(
-                    variant=variant, metric=metric, value=float(value) * (1 if metric in ("params", "nfe") else 1 + jitter * rng.standard_normal()),
+                    variant=variant, metric=metric, value=float(value) * (1 if metric in ("params", "nfe", "train_steps") else 1 + jitter * rng.standard_normal()),
                     unit=UNITS.get(metric, ""), higher_is_better=HIGHER_IS_BETTER[metric], extractor=extractor,
                     extractor_sha256=SHA.get(extractor, ""), n_samples=n_samples if extractor else None))
 

@@ -145,10 +145,26 @@ def test_failed_job_in_current_run_counts_as_regression(tmp_path, capsys):
     cur = shutil.copytree(base, tmp_path / "b" / base.name)
     frame = load_records(cur)
     frame.loc[(frame["model"] == "vae"), "status"] = "diverged"
+    # a diverged diffusion training: the runner records the job once, without sampler rows
+    ddpm = frame["model"] == "ddpm"
+    frame = frame[~ddpm | (frame["variant"] == "")]
+    frame.loc[frame["model"] == "ddpm", "status"] = "diverged"
     write_records(frame, cur / "records.csv")
     code, payload = _compare_json(capsys, base, cur, "--fail-on", "regression")
     assert code == 1
-    assert {r["model"] for r in payload["rows"] if r["verdict"] == "failed"} == {"vae"}
+    failed = {(r["model"], r["variant"]) for r in payload["rows"] if r["verdict"] == "failed"}
+    assert failed == {("vae", ""), ("ddpm", ""), ("ddpm", "ddim-10"), ("ddpm", "ddim-50"), ("ddpm", "ddpm-1000")}
+    assert not [r for r in payload["rows"] if r["verdict"] != "failed" and r["model"] in ("vae", "ddpm")]
+
+
+def test_current_run_where_every_job_diverged_fails_the_gate(tmp_path, capsys):
+    base = make_run(tmp_path / "a")
+    cur = shutil.copytree(base, tmp_path / "b" / base.name)
+    frame = load_records(cur)
+    frame["status"] = "diverged"
+    write_records(frame, cur / "records.csv")
+    code, payload = _compare_json(capsys, base, cur, "--fail-on", "regression")
+    assert code == 1 and {r["verdict"] for r in payload["rows"]} == {"failed"}
 
 
 def test_settings_are_reported_as_changed_not_gated(tmp_path, capsys):
@@ -157,6 +173,20 @@ def test_settings_are_reported_as_changed_not_gated(tmp_path, capsys):
     scale_metric(cur, 2.0, "dcgan", "params")
     code, payload = _compare_json(capsys, base, cur, "--fail-on", "regression")
     assert code == 0 and _named(payload, "changed") == [("dcgan", "", "mnist", "params", "")]
+
+
+def test_scores_of_models_trained_for_other_step_counts_are_not_comparable(tmp_path, capsys):
+    base = make_run(tmp_path / "a")
+    cur = shutil.copytree(base, tmp_path / "b" / base.name)
+    scale_metric(cur, 5.0, "vae", "train_steps")
+    scale_metric(cur, 0.5, "vae", "fid", extractor=LENET)
+    code, payload = _compare_json(capsys, base, cur, "--fail-on", "regression")
+    verdicts = {(r["metric"], r["extractor"]): (r["verdict"], r["note"]) for r in payload["rows"]
+                if r["model"] == "vae" and r["dataset"] == "mnist"}
+    assert verdicts[("fid", LENET)] == ("not comparable", "train_steps 2000 vs 10000")
+    assert verdicts[("train_time", "")][0] == "not comparable"
+    assert verdicts[("train_throughput", "")][0] == "unchanged"  # a per-step rate stays comparable
+    assert verdicts[("train_steps", "")][0] == "changed"
 
 
 def test_different_suites_compare_matching_rows_and_say_so(tmp_path, capsys):
@@ -189,6 +219,12 @@ def test_bad_inputs_exit_2_with_one_paragraph(tmp_path, capsys):
     frame.to_csv(broken / "records.csv", index=False)
     assert "missing the record columns metric, higher_is_better" in _one_paragraph_error(
         capsys, ["compare", str(run), str(broken)])
+
+    typo = shutil.copytree(run, tmp_path / "typo" / run.name)
+    frame = load_records(typo).astype({"value": "string"})
+    frame.loc[3, "value"] = "abc"
+    frame.to_csv(typo / "records.csv", index=False)
+    assert "value of the wrong type" in _one_paragraph_error(capsys, ["compare", str(run), str(typo)])
 
     empty = shutil.copytree(run, tmp_path / "empty" / run.name)
     load_records(empty).iloc[0:0].to_csv(empty / "records.csv", index=False)

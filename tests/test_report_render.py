@@ -11,6 +11,7 @@ import pytest
 from report_runs import INCEPTION, LENET, make_run
 
 from gmbench.cli import main
+from gmbench.report.render import write_report
 from gmbench.report.runs import load_run
 from gmbench.report.tables import dataset_table, summarise
 
@@ -49,6 +50,16 @@ def test_csv_summary_equals_records_mean_std_and_seed_count(run3, reports):
         assert int(got[key]["n_seeds"]) == n == 3
 
 
+def _shows(text: str, value: float) -> bool:
+    """True when ``text`` is ``value`` rounded to the digits it shows (fixed point or scientific)."""
+    if "e" in text:
+        mantissa = text.split("e")[0]
+        digits = len(mantissa.replace("-", "").replace(".", "").lstrip("0"))
+        return math.isclose(float(text), value, rel_tol=0.5 * 10 ** (1 - digits))
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    return abs(float(text) - value) <= 0.5 * 10 ** -decimals + 1e-12
+
+
 def _md_table(text: str, dataset: str) -> dict[str, dict[str, str]]:
     """The Markdown table under '## dataset' as {row label: {column: cell}}."""
     lines = text.split(f"## {dataset}\n", 1)[1].strip().splitlines()
@@ -60,16 +71,17 @@ def _md_table(text: str, dataset: str) -> dict[str, dict[str, str]]:
 def test_markdown_cells_are_mean_std_n_and_best_excludes_reference_rows(run3, reports):
     expected = _expected(run3)
     table = _md_table(reports["md"].read_text().split("## Failed")[0], "mnist")
-    mean, std, n = expected[("mnist", "wgan-gp", "", "fid", LENET)]
-    assert table["wgan-gp"][f"fid [{LENET}]"] == f"{mean:.4g} ± {std:.2g}"
-    assert table["wgan-gp"]["seeds"] == str(n) == "3"
-    mean, std, n = expected[("mnist", "ddpm", "ddpm-1000", "fid", LENET)]
-    assert table["ddpm (ddpm-1000)"][f"fid [{LENET}]"] == f"**{mean:.4g} ± {std:.2g}**"
-    mean, std, n = expected[("mnist", "vae", "", "train_throughput", "")]
-    assert table["vae"]["train_throughput (images/s)"] == f"{mean:.4g} ± {std:.2g}"
+    for row, (model, variant) in {"wgan-gp": ("wgan-gp", ""), "ddpm (ddim-50)": ("ddpm", "ddim-50"),
+                                  "vae": ("vae", ""), "pca-gaussian — baseline": ("pca-gaussian", "")}.items():
+        assert table[row]["seeds"] == "3"
+        for column, metric, extractor in ((f"fid [{LENET}]", "fid", LENET), (f"kid [{LENET}]", "kid", LENET),
+                                          ("sample_throughput (images/s)", "sample_throughput", "")):
+            mean, std, _ = expected[("mnist", model, variant, metric, extractor)]
+            shown_mean, shown_std = table[row][column].strip("*").split(" ± ")
+            assert _shows(shown_mean, mean) and _shows(shown_std, std), (row, column)
+    assert table["ddpm (ddpm-1000)"][f"fid [{LENET}]"].startswith("**")
     # real-data has the lowest FID of all, but it is the floor, not a contender
-    assert table["real-data — floor"][f"fid [{LENET}]"].startswith(f"{expected[('mnist', 'real-data', '', 'fid', LENET)][0]:.4g}")
-    assert not table["real-data — floor"][f"fid [{LENET}]"].startswith("**")
+    assert _shows(table["real-data — floor"][f"fid [{LENET}]"].split(" ± ")[0], expected[("mnist", "real-data", "", "fid", LENET)][0])
     assert "pca-gaussian — baseline" in table
     bold_columns = [c for c in table["ddpm (ddpm-1000)"] if table["ddpm (ddpm-1000)"][c].startswith("**")]
     assert f"fid [{LENET}]" in bold_columns and "params" not in bold_columns
@@ -129,8 +141,9 @@ def test_single_seed_cells_have_no_spread(tmp_path):
     run = load_run(make_run(tmp_path, seeds=1))
     table = dataset_table(summarise(run.records), "mnist")
     mean = _expected(run.path)[("mnist", "vae", "", "fid", LENET)][0]
-    assert table.text.loc["vae", f"fid [{LENET}]"] == f"{mean:.4g}" and table.text.loc["vae", "seeds"] == "1"
-    assert table.text.loc["vae", "params"] == "1e+06"
+    assert " ± " not in table.text.loc["vae", f"fid [{LENET}]"] and _shows(table.text.loc["vae", f"fid [{LENET}]"], mean)
+    assert table.text.loc["vae", "seeds"] == "1" and table.text.loc["vae", "params"] == "1e+06"
+    assert table.text.loc["ddpm (ddim-50)", "nfe"] == "50"
 
 
 def test_report_bad_inputs_exit_2(tmp_path, capsys):
@@ -143,3 +156,12 @@ def test_report_bad_inputs_exit_2(tmp_path, capsys):
     assert main(["report", str(run), "--out", str(tmp_path / "file")]) == 2
     err = capsys.readouterr().err
     assert "is a file" in err and "Traceback" not in err
+
+
+def test_report_of_a_run_where_every_job_failed_lists_the_failures(tmp_path):
+    run = load_run(make_run(tmp_path / "runs"))
+    failed = run.records.assign(status="failed")
+    [md] = write_report([type(run)(run.path, failed, run.manifests)], ["md"], tmp_path / "report")
+    text = md.read_text()
+    assert "## Failed or diverged jobs" in text and "| mnist | vae |  | 0 | failed |" in text
+    assert "## mnist" not in text

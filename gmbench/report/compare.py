@@ -6,7 +6,9 @@ different quantities). The settings that make two numbers comparable (``PROVENAN
 weights, sample count, device, dtype) are deliberately *not* in the key: a row whose provenance
 differs would otherwise appear as two unrelated one-sided rows; instead it is matched and marked
 "not comparable", which says what changed. Performance rows are also not comparable when the
-manifests name different hardware (``device_name``).
+manifests name different hardware (``device_name``), and quality scores and training time are not
+comparable when the model was trained for a different number of steps (``train_steps``), as
+between suites of different budgets; per-step rates (throughput, step time, memory) still are.
 
 A row regresses when it is worse than its tolerance (relative %) *and*, where both sides have
 at least two seeds, Welch's t-test rejects equal means at ``ALPHA``; with one seed only the
@@ -63,16 +65,19 @@ def tolerance_for(metric: str, overrides: dict[str, float]) -> float:
 
 def _side(records: pd.DataFrame) -> pd.DataFrame:
     """Done rows aggregated per KEY: seed values, mean, std, n and the provenance seen."""
-    done = records[records["status"] == "done"].copy()
+    done = records[(records["status"] == "done") & records["value"].notna()].copy()
     for col in PROVENANCE:
         done[col] = done[col].astype("string").fillna("")
     grouped = done.groupby(KEY, dropna=False, sort=True)
-    return grouped.agg(
+    side = grouped.agg(
         values=("value", lambda v: tuple(v.dropna())),
         unit=("unit", "first"),
         higher_is_better=("higher_is_better", "first"),
         **{col: (col, lambda v: "/".join(sorted(set(v)))) for col in PROVENANCE},
     )
+    steps = done[done["metric"] == "train_steps"].groupby(["model", "dataset"])["value"].mean()
+    side["train_steps"] = [steps.get((model, dataset), np.nan) for model, _, dataset, _, _ in side.index]
+    return side
 
 
 def _failed_jobs(records: pd.DataFrame) -> pd.DataFrame:
@@ -89,10 +94,16 @@ def welch_p(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 
-def _provenance_note(base: pd.Series, cur: pd.Series, base_hw: str, cur_hw: str, kind: str) -> str:
+def _provenance_note(base: pd.Series, cur: pd.Series, base_hw: str, cur_hw: str, metric: str) -> str:
+    """What differs between the two sides' settings for this row ("" when comparable)."""
+    kind = metrics_info.kind(metric)
     diffs = [f"{col} {base[col] or '-'} vs {cur[col] or '-'}" for col in PROVENANCE if base[col] != cur[col]]
     if kind == "performance" and base_hw and cur_hw and base_hw != cur_hw:
         diffs.append(f"hardware {base_hw} vs {cur_hw}")
+    steps_matter = kind == "quality" or metric == "train_time"
+    if steps_matter and pd.notna(base["train_steps"]) and pd.notna(cur["train_steps"]) \
+            and base["train_steps"] != cur["train_steps"]:
+        diffs.append(f"train_steps {number(base['train_steps'])} vs {number(cur['train_steps'])}")
     return "; ".join(diffs)
 
 
@@ -108,7 +119,7 @@ def _judge(base: pd.Series, cur: pd.Series, metric: str, tolerances: dict[str, f
                                                ("better" if (mean_b > mean_a) == bool(hib) else "worse"))
     row = {"change_pct": change, "direction": direction, "p_value": welch_p(a, b),
            "tolerance_pct": tolerance_for(metric, tolerances), "note": ""}
-    note = _provenance_note(base, cur, base_hw, cur_hw, kind)
+    note = _provenance_note(base, cur, base_hw, cur_hw, metric)
     if note:
         return row | {"verdict": "not comparable", "note": note}
     if kind in ("setting", "spread") or direction == "changed":
@@ -129,7 +140,7 @@ def compare_runs(baseline: Run, current: Run, tolerances: dict[str, float] | Non
     tolerances = tolerances or {}
     base, cur = _side(baseline.records), _side(current.records)
     cur_failed = _failed_jobs(current.records)
-    failed_cells = set(zip(cur_failed["model"], cur_failed["variant"].fillna(""), cur_failed["dataset"]))
+    failed_jobs = set(zip(cur_failed["model"], cur_failed["dataset"]))  # a failed training loses every sampler variant
     base_hw, cur_hw = _hardware(baseline), _hardware(current)
     rows = []
     for key in base.index.union(cur.index):
@@ -144,7 +155,7 @@ def compare_runs(baseline: Run, current: Run, tolerances: dict[str, float] | Non
         row["kind"] = metrics_info.kind(row["metric"])
         if in_base and in_cur:
             row |= _judge(base.loc[key], cur.loc[key], row["metric"], tolerances, base_hw, cur_hw)
-        elif in_base and (row["model"], row["variant"], row["dataset"]) in failed_cells:
+        elif in_base and (row["model"], row["dataset"]) in failed_jobs:
             row |= {"verdict": "failed", "note": "job failed or diverged in the current run"}
         else:
             row |= {"verdict": "baseline only" if in_base else "current only"}
@@ -228,6 +239,8 @@ def to_markdown(table: pd.DataFrame, baseline: Run, current: Run, tolerances: di
             lines += [f"### {title} ({len(part)})", "", markdown_table(part), ""]
     failed = _failed_jobs(current.records)
     if len(failed):
+        before = baseline.records.drop_duplicates(JOB).set_index(JOB)["status"]
+        failed["baseline"] = [before.get(tuple(job), "absent") for job in failed[JOB].itertuples(index=False)]
         lines += [f"### Failed or diverged jobs in the current run ({len(failed)})", "",
                   markdown_table(failed.astype("string").fillna("")), ""]
     lines += [f"<details><summary>All {len(table)} rows</summary>", "", markdown_table(shown), "", "</details>", ""]
@@ -247,7 +260,7 @@ def to_json(table: pd.DataFrame, baseline: Run, current: Run, tolerances: dict[s
 
 def check_comparable_at_all(table: pd.DataFrame, baseline: Run, current: Run) -> None:
     """Raise when the two runs share no row at all: nothing was compared, which is a usage mistake."""
-    if not table["verdict"].isin(["baseline only", "current only", "failed"]).all():
+    if not table["verdict"].isin(["baseline only", "current only"]).all():
         return
     raise GmbenchError(
         f"{baseline.label} and {current.label} share no (model, variant, dataset, metric, extractor) row, so "

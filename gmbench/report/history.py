@@ -11,9 +11,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from gmbench.errors import GmbenchError
+from gmbench.io import write_text
 from gmbench.report.fmt import markdown_table, mean_std
-from gmbench.report.records import load_manifest, load_records
-from gmbench.report.runs import find_runs
+from gmbench.report.records import load_manifest
+from gmbench.report.runs import find_runs, read_records
 
 SERIES = ["dataset", "variant", "extractor"]
 
@@ -25,7 +26,7 @@ def metric_history(results_dir: str | Path, metric: str, model: str) -> pd.DataF
         raise GmbenchError(f"No run folders (records.csv with manifest.json) under {results_dir}.")
     rows, seen_models, seen_metrics = [], set(), set()
     for run in runs:
-        records, manifest = load_records(run), load_manifest(run)
+        records, manifest = read_records(run), load_manifest(run)
         seen_models |= set(records["model"].dropna())
         seen_metrics |= set(records["metric"].dropna())
         hit = records[(records["model"] == model) & (records["metric"] == metric) & (records["status"] == "done")]
@@ -33,7 +34,7 @@ def metric_history(results_dir: str | Path, metric: str, model: str) -> pd.DataF
             rows.append(dict(zip(SERIES, key)) | {
                 "started": manifest.get("started", ""), "run_id": manifest.get("run_id", run.name),
                 "commit": str(manifest.get("git_commit") or ""), "mean": group["value"].mean(),
-                "std": group["value"].std(), "n_seeds": group["seed"].nunique(), "run": str(run)})
+                "std": group["value"].std(), "n_seeds": group["value"].count(), "run": str(run)})
     if not rows:
         raise GmbenchError(
             f"No run under {results_dir} has metric {metric!r} for model {model!r}. Models seen: "
@@ -76,4 +77,11 @@ def plot_history(history: pd.DataFrame, metric: str, model: str, out_dir: Path) 
     png = out_dir / f"history-{model}-{metric}.png"
     fig.savefig(png, dpi=110)
     fig.savefig(png.with_suffix(".svg"))
+    return png
+
+
+def write_history(history: pd.DataFrame, metric: str, model: str, out_dir: str | Path) -> Path:
+    """The plot (PNG, SVG) and the table (CSV) as ``history-<model>-<metric>.*`` in ``out_dir``; returns the PNG."""
+    png = plot_history(history, metric, model, Path(out_dir))
+    write_text(png.with_suffix(".csv"), history.to_csv(index=False))
     return png

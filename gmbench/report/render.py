@@ -143,6 +143,9 @@ def render_html(inputs: ReportInputs) -> str:
     for dataset in summary["dataset"].unique():
         table = tables.dataset_table(summary, dataset)
         shown = _marked(table, html.escape, lambda s: f"<strong>{s}</strong>" if s else s)
+        if table.published_column:
+            column = html.escape(table.published_column)
+            shown[column] = shown[column].map(lambda c: f'<span class="published">{c}</span>' if c else c)
         provenance = "".join(f"<li>{html.escape(line)}</li>" for line in tables.provenance(records, manifests, dataset))
         parts += [f"<h2>{html.escape(dataset)}</h2>", _html_table(shown.reset_index(), table.published_column),
                   f'<p class="provenance">Provenance:</p><ul class="provenance">{provenance}</ul>']

@@ -36,12 +36,21 @@ def _manifest_dirs(path: Path) -> list[Path]:
     return sorted(p.parent for p in path.glob(f"*/{MANIFEST_FILE}") if (p.parent / RECORDS_FILE).is_file())
 
 
+def read_records(path: str | os.PathLike) -> pd.DataFrame:
+    """``load_records`` with a cell of the wrong type (text in ``value``, say) as a GmbenchError."""
+    try:
+        return load_records(path)
+    except (ValueError, TypeError) as exc:
+        raise GmbenchError(f"{path}: a records.csv holds a value of the wrong type ({exc}); "
+                           "was it edited by hand or written by another tool?") from None
+
+
 def load_run(path: str | os.PathLike) -> Run:
     """Load a run; a run without any record rows is a GmbenchError (nothing to report or compare)."""
     path = Path(path)
     if not path.exists():
         raise GmbenchError(f"{path} does not exist; pass a run folder such as results/runs/<suite>-<timestamp>.")
-    records = load_records(path)
+    records = read_records(path)
     if records.empty:
         raise GmbenchError(f"{path} holds no records: the run wrote a records.csv without rows (did every job fail to start?).")
     return Run(path, records, [load_manifest(d) for d in _manifest_dirs(path)])

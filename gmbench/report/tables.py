@@ -23,13 +23,14 @@ PUBLISHED_COLUMN = f"{published.METRIC} [{published.EXTRACTOR}] published"
 def summarise(records: pd.DataFrame) -> pd.DataFrame:
     """Long summary: one row per (dataset, family, model, variant, metric, extractor) over done seeds.
 
-    Columns: ... unit, higher_is_better, mean, std (sample std, ddof=1; NaN for one seed), n_seeds,
+    Columns: ... unit, higher_is_better, mean, std (sample std, ddof=1; NaN for one seed), n_seeds (the
+    number of values: seeds, times runs where several runs hold the same model),
     reference (the row's role: "floor", "baseline" or ""), best (best non-reference value of its column).
     """
     done = records[(records["status"] == "done") & records["value"].notna()]
     summary = (done.groupby(ROW + CELL, dropna=False, sort=False)
                .agg(unit=("unit", "first"), higher_is_better=("higher_is_better", "first"),
-                    mean=("value", "mean"), std=("value", "std"), n_seeds=("seed", "nunique"))
+                    mean=("value", "mean"), std=("value", "std"), n_seeds=("value", "count"))
                .reset_index())
     summary["reference"] = summary["model"].map(REFERENCE_ROLES).fillna("")
     summary["best"] = _best_marks(summary)
