@@ -258,7 +258,8 @@ def _add_extractor_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _fail(message: str) -> int:
-    print("gmbench: error: " + textwrap.fill(" ".join(str(message).split()), width=100), file=sys.stderr)
+    print("gmbench: error: " + textwrap.fill(" ".join(str(message).split()), width=100,
+                                                 break_on_hyphens=False, break_long_words=False), file=sys.stderr)
     return 2
 
 

@@ -5,7 +5,7 @@ import shutil
 
 import matplotlib.image
 import pytest
-from report_runs import make_run
+from tests.report_runs import make_run
 
 from gmbench.report.render import write_report
 from gmbench.report.runs import load_run

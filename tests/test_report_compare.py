@@ -5,7 +5,7 @@ import json
 import shutil
 
 import pytest
-from report_runs import INCEPTION, LENET, make_run, scale_metric
+from tests.report_runs import INCEPTION, LENET, make_run, scale_metric
 
 from gmbench.cli import main
 from gmbench.report.compare import compare_runs, welch_p

@@ -5,7 +5,7 @@ import csv
 
 import pytest
 
-from report_runs import make_run, scale_metric
+from tests.report_runs import make_run, scale_metric
 
 from gmbench.cli import main
 

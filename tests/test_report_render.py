@@ -8,7 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from report_runs import INCEPTION, LENET, make_run
+from tests.report_runs import INCEPTION, LENET, make_run
 
 from gmbench.cli import main
 from gmbench.report.render import write_report
