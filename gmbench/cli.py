@@ -93,7 +93,7 @@ def cmd_eval(args) -> int:
 
     import gmbench
     from gmbench.metrics import check_metrics, evaluate
-    from gmbench.metrics.features import resolve_device
+    from gmbench.device import resolve_device
     from gmbench.metrics.sample_sets import load_sample_set
 
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]

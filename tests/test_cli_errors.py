@@ -74,7 +74,7 @@ def test_unknown_suite(capsys):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
 def test_cuda_without_gpu(tmp_path, capsys):
     assert_one_paragraph(*run_cli(capsys, "run", "smoke", "--device", "cuda", "--out", str(tmp_path / "o")),
-                         "--device cuda was asked for", "no CUDA GPU")
+                         "'cuda' was requested", "no CUDA GPU")
 
 
 def test_missing_data_offline(tmp_path, capsys, monkeypatch):

@@ -23,6 +23,7 @@ import torch
 import gmbench
 from gmbench.bench.runner import JobContext, run_job
 from gmbench.bench.suite import Suite
+from gmbench.device import resolve_device
 from gmbench.errors import GmbenchError
 from gmbench.io import write_json
 from gmbench.report.records import MANIFEST_FILE, RECORDS_FILE, to_frame, write_records
@@ -34,17 +35,6 @@ DEFAULT_RESULTS = Path("results") / "runs"
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise GmbenchError(f"--device {name} was asked for, but PyTorch sees no CUDA GPU here "
-                           f"(torch {torch.__version__}, CUDA build {torch.version.cuda}). Use --device cpu or auto.")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise GmbenchError(f"--device {name!r}: expected cpu, cuda, cuda:N or auto.")
-    return torch.device(name)
 
 
 def git_commit() -> str | None:

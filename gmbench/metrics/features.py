@@ -11,6 +11,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
+from gmbench.device import resolve_device
 from gmbench.errors import GmbenchError
 from gmbench.registry import EXTRACTORS
 
@@ -65,18 +66,3 @@ def build_extractor(name: str, device: str | torch.device = "cpu", **options) ->
         raise GmbenchError(f"Extractor {name!r} does not take options {sorted(options)}; "
                            f"its options are: {', '.join(valid) or '(none)'}.") from None
     return factory(device=resolve_device(device), **options)
-
-
-def resolve_device(spec: str | torch.device) -> torch.device:
-    """``cpu`` | ``cuda[:i]`` | ``auto`` (CUDA when available) -> torch.device; CUDA without a GPU is a GmbenchError."""
-    if str(spec) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(spec)
-    except (RuntimeError, TypeError):
-        raise GmbenchError(f"Unknown device {spec!r}; use cpu, cuda, cuda:N or auto.") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise GmbenchError(f"Device {spec!r} was requested but no CUDA GPU is available; use --device cpu or auto.")
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise GmbenchError(f"Device {spec!r} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s).")
-    return device
