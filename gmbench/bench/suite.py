@@ -1,0 +1,214 @@
+"""Suites: TOML files naming datasets, seeds, a training budget, models and metric settings.
+
+A suite expands to jobs, one per (model, dataset, seed). Everything is checked when the suite
+is loaded (names, config keys and types, metric names), so a typo fails in a second, not after
+an hour of training. See benchmarks/suites/*.toml for the format.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gmbench.config import apply_overrides
+from gmbench.errors import GmbenchError
+from gmbench.registry import DATASETS, MODELS
+
+SUITES_DIR = Path(__file__).resolve().parents[2] / "benchmarks" / "suites"
+_TOP_KEYS = {"description", "datasets", "seeds", "budget", "metrics", "timing", "models"}
+_MODEL_KEYS = {"budget", "variants"}
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Training budget of one job: it stops at whichever limit comes first."""
+
+    steps: int | None = None
+    seconds: float | None = None
+    batch_size: int = 128
+
+    def __post_init__(self):
+        if self.steps is not None and self.steps < 0 or self.seconds is not None and self.seconds < 0:
+            raise ValueError("budget steps and seconds must be >= 0")
+        if self.batch_size < 1:
+            raise ValueError("budget batch_size must be >= 1")
+
+
+@dataclass(frozen=True)
+class MetricSettings:
+    extractors: tuple[str, ...] = ("mnist-lenet",)
+    names: tuple[str, ...] = ("fid",)
+    n_samples: int = 2000
+    reference: str = "test"  # split of the job's dataset
+    dtype: str = "fp32"  # feature-extraction precision
+
+    def __post_init__(self):
+        if self.n_samples < 2:
+            raise ValueError("metrics n_samples must be >= 2")
+
+
+@dataclass(frozen=True)
+class TimingSettings:
+    warmup_steps: int = 10  # training steps excluded from throughput
+    block_steps: int = 50  # steps per timed block (one host sync per block)
+    sample_batch: int = 256  # batch size of timed sampling
+
+    def __post_init__(self):
+        if self.warmup_steps < 0 or self.block_steps < 1 or self.sample_batch < 1:
+            raise ValueError("timing needs warmup_steps >= 0, block_steps >= 1, sample_batch >= 1")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Sampling-only config overrides applied to the same trained weights."""
+
+    name: str
+    sampling: dict[str, Any]
+    n_samples: int | None = None
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    overrides: dict[str, Any]
+    budget: Budget
+    variants: tuple[Variant, ...] = (Variant("", {}),)
+
+
+@dataclass(frozen=True)
+class Job:
+    suite: str
+    model: ModelEntry
+    dataset: str
+    seed: int
+
+    @property
+    def job_id(self) -> str:
+        return f"{self.model.name}-{self.dataset}-s{self.seed}"
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    text: str  # the TOML as written, kept in the manifest
+    description: str
+    datasets: tuple[str, ...]
+    seeds: tuple[int, ...]
+    models: tuple[ModelEntry, ...]
+    metrics: MetricSettings
+    timing: TimingSettings
+    overrides: dict[str, dict[str, str]] = field(default_factory=dict)  # --set options applied
+
+    def jobs(self) -> list[Job]:
+        return [Job(self.name, m, d, s) for d in self.datasets for m in self.models for s in self.seeds]
+
+
+def resolve_suite_path(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise GmbenchError(f"Suite file {path} does not exist.")
+        return path
+    builtin = SUITES_DIR / f"{name_or_path}.toml"
+    if not builtin.is_file():
+        known = sorted(p.stem for p in SUITES_DIR.glob("*.toml"))
+        raise GmbenchError(f"Unknown suite {name_or_path!r}: built-in suites are {', '.join(known)}; or pass a path to a .toml file.")
+    return builtin
+
+
+def _table(value: Any, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise GmbenchError(f"{where} must be a table, got {value!r}.")
+    return value
+
+
+def _variants(model: str, raw: Any, where: str) -> tuple[Variant, ...]:
+    if raw is None:
+        return (Variant("", {}),)
+    if not isinstance(raw, list) or not raw:
+        raise GmbenchError(f"{where}: variants must be a non-empty list of tables.")
+    cls = MODELS.get(model)
+    out, seen = [], set()
+    for i, entry in enumerate(_table(v, f"{where} variant {i}") for v in raw):
+        entry = dict(entry)
+        n_samples = entry.pop("n_samples", None)
+        name = str(entry.pop("name", "-".join(f"{k}={v}" for k, v in entry.items())))
+        if not name or name in seen:
+            raise GmbenchError(f"{where}: variant names must be unique and non-empty ({name!r}).")
+        seen.add(name)
+        allowed = set(getattr(cls.Config, "sampling_fields", ()))
+        apply_overrides(cls.Config(), entry, where=f"{where} variant {name!r}", allowed=allowed)
+        if n_samples is not None and (not isinstance(n_samples, int) or n_samples < 2):
+            raise GmbenchError(f"{where} variant {name!r}: n_samples must be an integer >= 2.")
+        out.append(Variant(name, entry, n_samples))
+    return tuple(out)
+
+
+def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | None = None,
+                seeds: list[int] | None = None, models: list[str] | None = None) -> Suite:
+    """Parse and check a suite; ``set_options`` come from ``--set scope.key=value``."""
+    where = f"suite {name!r}"
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise GmbenchError(f"{where} is not valid TOML: {exc}.") from None
+    unknown = set(raw) - _TOP_KEYS
+    if unknown:
+        raise GmbenchError(f"{where}: unknown top-level keys {', '.join(sorted(unknown))}. Valid: {', '.join(sorted(_TOP_KEYS))}.")
+    set_options = dict(set_options or {})
+    budget = apply_overrides(Budget(), {**_table(raw.get("budget", {}), f"{where} [budget]"), **set_options.pop("budget", {})}, f"{where} [budget]")
+    metrics = apply_overrides(MetricSettings(), {**_table(raw.get("metrics", {}), f"{where} [metrics]"), **set_options.pop("metrics", {})}, f"{where} [metrics]")
+    timing = apply_overrides(TimingSettings(), {**_table(raw.get("timing", {}), f"{where} [timing]"), **set_options.pop("timing", {})}, f"{where} [timing]")
+
+    datasets = raw.get("datasets", ["mnist"])
+    if not isinstance(datasets, list) or not datasets:
+        raise GmbenchError(f"{where}: datasets must be a non-empty list of names.")
+    for d in datasets:
+        DATASETS.get(d)
+    seed_list = seeds if seeds is not None else raw.get("seeds", [0])
+    if not isinstance(seed_list, list) or not seed_list or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seed_list):
+        raise GmbenchError(f"{where}: seeds must be a non-empty list of non-negative integers, got {seed_list!r}.")
+
+    model_tables = _table(raw.get("models", {}), f"{where} [models]")
+    if not model_tables:
+        raise GmbenchError(f"{where} names no models: add a [models.NAME] table (see `gmbench list`).")
+    if models:
+        for m in models:
+            if m not in model_tables:
+                raise GmbenchError(f"Model {m!r} is not in {where}; it has {', '.join(model_tables)}.")
+        model_tables = {m: model_tables[m] for m in models}
+    scoped = {k: v for k, v in set_options.items() if k != "model"}
+    for scope in scoped:
+        if scope not in model_tables:
+            raise GmbenchError(f"--set {scope}.*: {scope!r} is neither a model of {where} ({', '.join(model_tables)}) nor budget, metrics, timing or model.")
+    entries = []
+    for model, table in model_tables.items():
+        cls = MODELS.get(model)
+        mwhere = f"{where} [models.{model}]"
+        table = dict(_table(table, mwhere))
+        model_budget = apply_overrides(budget, _table(table.pop("budget", {}), f"{mwhere} budget"), f"{mwhere} budget")
+        if cls.trainable and model_budget.steps is None and model_budget.seconds is None:
+            raise GmbenchError(f"{mwhere}: no training budget; set steps or seconds in [budget] or in the model's budget.")
+        variants = _variants(model, table.pop("variants", None), mwhere)
+        fields = {f.name for f in dataclasses.fields(cls.Config)}
+        common = {k: v for k, v in set_options.get("model", {}).items() if k in fields}
+        overrides = {**table, **common, **scoped.get(model, {})}
+        apply_overrides(cls.Config(), overrides, where=mwhere)  # check keys and types now
+        entries.append(ModelEntry(model, overrides, model_budget, variants))
+    generic = set(set_options.get("model", {}))
+    for key in generic:
+        if not any(key in {f.name for f in dataclasses.fields(MODELS.get(e.name).Config)} for e in entries):
+            raise GmbenchError(f"--set model.{key}: no model of {where} has a config key {key!r}.")
+    for metric_extractor in metrics.extractors:
+        from gmbench.metrics import check_metrics
+
+        check_metrics(metric_extractor, list(metrics.names))
+    return Suite(name, text, str(raw.get("description", "")), tuple(datasets), tuple(seed_list), tuple(entries),
+                 metrics, timing, set_options)
+
+
+def load_suite(name_or_path: str, **kwargs) -> Suite:
+    path = resolve_suite_path(name_or_path)
+    return parse_suite(path.read_text(), path.stem, **kwargs)

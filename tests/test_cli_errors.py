@@ -1,0 +1,107 @@
+"""A new user's mistakes: one paragraph on stderr, exit code 2, no traceback."""
+import gzip
+
+import pytest
+import torch
+
+from gmbench.cli import main
+from tests.conftest import requires_mnist
+
+TINY = """
+datasets = ["{dataset}"]
+[budget]
+steps = 2
+batch_size = 8
+[metrics]
+names = ["fid"]
+n_samples = 16
+[models.{model}]
+{extra}
+"""
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    err = capsys.readouterr().err
+    return code, err
+
+
+def write_suite(tmp_path, model="dcgan", dataset="mnist", extra=""):
+    path = tmp_path / "s.toml"
+    path.write_text(TINY.format(model=model, dataset=dataset, extra=extra))
+    return str(path)
+
+
+def assert_one_paragraph(code, err, *fragments):
+    assert code == 2
+    assert err.startswith("gmbench: error: ") and "Traceback" not in err
+    assert "\n\n" not in err.strip()
+    for fragment in fragments:
+        assert fragment in " ".join(err.split())
+
+
+@pytest.mark.parametrize("kwargs, fragments", [
+    (dict(model="dcgann"), ["Unknown model 'dcgann'", "Did you mean 'dcgan'?"]),
+    (dict(dataset="mnistt"), ["Unknown dataset 'mnistt'", "mnist"]),
+    (dict(extra="lrr = 1e-4"), ["unknown key 'lrr'", "Valid keys:", "lr"]),
+    (dict(extra='lr = "fast"'), ["lr='fast' has the wrong type; expected float"]),
+])
+def test_suite_mistakes(tmp_path, capsys, kwargs, fragments):
+    assert_one_paragraph(*run_cli(capsys, "run", write_suite(tmp_path, **kwargs), "--out", str(tmp_path / "o")), *fragments)
+
+
+def test_malformed_toml(tmp_path, capsys):
+    path = tmp_path / "bad.toml"
+    path.write_text("[budget\nsteps = 3\n")
+    assert_one_paragraph(*run_cli(capsys, "run", str(path)), "is not valid TOML")
+
+
+@pytest.mark.parametrize("argv, fragments", [
+    (["--set", "dcgan.lr=abc"], ["lr='abc' has the wrong type"]),
+    (["--set", "dcgan.nope=1"], ["unknown key 'nope'"]),
+    (["--set", "lr=1"], ["SCOPE.KEY=VALUE"]),
+    (["--seeds", "0,x"], ["--seeds"]),
+    (["--models", "vae9"], ["Model 'vae9' is not in suite"]),
+])
+def test_command_line_mistakes(capsys, argv, fragments):
+    assert_one_paragraph(*run_cli(capsys, "run", "smoke", *argv), *fragments)
+
+
+def test_unknown_suite(capsys):
+    assert_one_paragraph(*run_cli(capsys, "run", "smokey"), "Unknown suite 'smokey'", "smoke")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_cuda_without_gpu(tmp_path, capsys):
+    assert_one_paragraph(*run_cli(capsys, "run", "smoke", "--device", "cuda", "--out", str(tmp_path / "o")),
+                         "--device cuda was asked for", "no CUDA GPU")
+
+
+def test_missing_data_offline(tmp_path, capsys, monkeypatch):
+    def offline(*a, **k):
+        raise OSError("no network")
+
+    monkeypatch.setattr("gmbench.data._download", offline)
+    code, err = run_cli(capsys, "run", "smoke", "--data-root", str(tmp_path / "empty"), "--out", str(tmp_path / "o"))
+    assert_one_paragraph(code, err, "GMBENCH_DATA_ROOT", "MNIST/raw/train-images-idx3-ubyte")
+
+
+@requires_mnist
+def test_truncated_idx_file(tmp_path, capsys):
+    from gmbench.data import data_root
+
+    raw = tmp_path / "root" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for src in (data_root() / "MNIST" / "raw").glob("*.gz"):
+        (raw / src.name).write_bytes(src.read_bytes())
+    images = raw / "train-images-idx3-ubyte.gz"
+    images.write_bytes(gzip.compress(gzip.decompress(images.read_bytes())[:100000]))
+    code, err = run_cli(capsys, "run", "smoke", "--data-root", str(tmp_path / "root"), "--out", str(tmp_path / "o"))
+    assert_one_paragraph(code, err, "train-images-idx3-ubyte.gz", "truncated")
+
+
+def test_debug_shows_traceback(capsys):
+    from gmbench.errors import GmbenchError
+
+    with pytest.raises(GmbenchError):
+        main(["--debug", "run", "smokey"])

@@ -1,0 +1,107 @@
+import sys
+import textwrap
+
+import pytest
+
+from gmbench import registry
+from gmbench.errors import GmbenchError
+from gmbench.models.gan import DCGAN
+from gmbench.registry import MODELS, Registry
+
+
+def make_registry():
+    return Registry("thing", lambda obj: isinstance(obj, int), "an int")
+
+
+@pytest.mark.parametrize("bad", ["", "with space", "a/b", "a\\b", None, 3])
+def test_register_rejects_bad_names(bad):
+    with pytest.raises(GmbenchError, match="name must be"):
+        make_registry().register(bad, 1)
+
+
+def test_register_rejects_taken_name_and_wrong_kind():
+    reg = make_registry()
+    reg.register("one", 1)
+    with pytest.raises(GmbenchError, match="already taken"):
+        reg.register("one", 2)
+    with pytest.raises(GmbenchError, match="expected an int"):
+        reg.register("two", "2")
+
+
+def test_unknown_name_lists_known_and_suggests_closest():
+    with pytest.raises(GmbenchError) as err:
+        MODELS.get("dcgann")
+    assert "Did you mean 'dcgan'?" in str(err.value)
+    assert "dcgan" in str(err.value).split("Known models:")[1]
+
+
+def test_builtins_registered_with_family():
+    assert MODELS.get("dcgan") is DCGAN and DCGAN.family == "gan"
+    assert {"mnist", "fashion-mnist"} <= set(registry.DATASETS.names())
+
+
+PLUGIN = '''
+from dataclasses import dataclass
+import torch
+from gmbench.models.base import GenerativeModel
+from gmbench.registry import register_model
+
+@dataclass(frozen=True)
+class NoiseConfig:
+    scale: float = 0.5
+
+class NoiseModel(GenerativeModel):
+    family = "other"
+    Config = NoiseConfig
+    def __init__(self, config=None, image_shape=(1, 28, 28)):
+        super().__init__(config, image_shape)
+        self.w = torch.nn.Parameter(torch.zeros(()))
+    def train_step(self, x):
+        return {"loss": self.w.detach()}
+    @torch.no_grad()
+    def sample(self, n, generator=None):
+        return (self.randn(n, *self.image_shape, generator=generator) * self.config.scale).clamp(-1, 1)
+
+def register():
+    register_model("test-noise", NoiseModel)
+
+def broken():
+    raise RuntimeError("plugin exploded")
+'''
+
+
+@pytest.fixture
+def installed_plugin(tmp_path, monkeypatch):
+    """A third-party distribution with two gmbench.plugins entry points, one of them broken."""
+    (tmp_path / "noise_plugin.py").write_text(textwrap.dedent(PLUGIN))
+    dist = tmp_path / "noise_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: noise-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[gmbench.plugins]\nnoise = noise_plugin:register\nbroken = noise_plugin:broken\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield
+    MODELS.unregister("test-noise")
+    sys.modules.pop("noise_plugin", None)
+
+
+def test_entry_point_plugin_registers_and_broken_plugin_is_reported(installed_plugin):
+    with pytest.warns(UserWarning, match="'broken'.*plugin exploded"):
+        failures = registry.load_plugins()
+    assert [f.name for f in failures] == ["broken"]
+    assert "RuntimeError: plugin exploded" in failures[0].error
+    assert MODELS.get("test-noise").family == "other"
+
+
+def test_list_json_shows_plugin_model(installed_plugin, capsys):
+    import json
+
+    from gmbench.cli import main
+
+    with pytest.warns(UserWarning):
+        registry.load_plugins()
+    assert main(["list", "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    assert {"name": "test-noise", "family": "other"} in listing["models"]
+    assert {"name": "dcgan", "family": "gan"} in listing["models"]
+    assert "mnist" in listing["datasets"]

@@ -1,0 +1,119 @@
+"""End to end: the smoke suite through `gmbench run`, resume, and a SIGKILL mid-suite."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from gmbench.cli import main
+from gmbench.report.records import COLUMNS, load_records
+from tests.conftest import requires_mnist
+
+pytestmark = requires_mnist
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "smoke"
+    assert main(["run", "smoke", "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_smoke_run_writes_records_manifest_grid_checkpoint(smoke_run):
+    records = load_records(smoke_run)
+    assert list(records.columns[: len(COLUMNS)]) == COLUMNS
+    assert set(records["status"]) == {"done"}
+    metrics = set(records["metric"])
+    assert {"train_throughput", "sample_throughput", "step_time", "peak_memory", "params", "nfe",
+            "train_time", "sample_time", "fid"} <= metrics
+    fid = records.query("metric == 'fid'").iloc[0]
+    assert fid["extractor"] == "mnist-lenet" and len(fid["extractor_sha256"]) == 64 and fid["n_samples"] == 128
+    assert fid["value"] > 0
+    manifest = json.loads((smoke_run / "manifest.json").read_text())
+    assert manifest["suite"] == "smoke" and manifest["finished"] and manifest["torch"] == torch.__version__
+    assert "[models.dcgan]" in manifest["suite_file"]
+    assert (smoke_run / "samples" / "dcgan-mnist-s0.png").stat().st_size > 0
+
+
+def test_checkpoint_loads_with_weights_only_and_reproduces_samples(smoke_run):
+    from gmbench.config import apply_overrides
+    from gmbench.models.gan import DCGAN
+
+    meta = json.loads((smoke_run / "checkpoints" / "dcgan-mnist-s0.json").read_text())
+    state = torch.load(smoke_run / "checkpoints" / "dcgan-mnist-s0.pt", weights_only=True)
+    model = DCGAN(apply_overrides(DCGAN.Config(), meta["config"]))
+    model.load_state_dict(state)
+    a = model.sample(4, torch.Generator().manual_seed(1))
+    b = model.sample(4, torch.Generator().manual_seed(1))
+    assert torch.equal(a, b) and a.shape == (4, 1, 28, 28)
+
+
+def test_second_run_refuses_and_resume_reruns_nothing(smoke_run, capsys):
+    before = (smoke_run / "jobs" / "dcgan-mnist-s0.json").read_text()
+    assert main(["run", "smoke", "--out", str(smoke_run)]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert main(["run", "smoke", "--out", str(smoke_run), "--resume"]) == 0
+    assert "already done, skipped" in capsys.readouterr().out
+    assert (smoke_run / "jobs" / "dcgan-mnist-s0.json").read_text() == before
+
+
+def test_failed_job_is_recorded_and_suite_goes_on(tmp_path, monkeypatch):
+    from gmbench.models.gan import DCGAN
+
+    original = DCGAN.train_step
+
+    def flaky(self, x):  # the first job's model breaks, the second's works
+        if self.config.width == 16 and torch.initial_seed() == 0:
+            raise RuntimeError("boom")
+        return original(self, x)
+
+    monkeypatch.setattr(DCGAN, "train_step", flaky)
+    out = tmp_path / "run"
+    assert main(["run", "smoke", "--out", str(out), "--seeds", "0,1", "--quiet"]) == 0
+    jobs = {p.stem: json.loads(p.read_text()) for p in (out / "jobs").glob("*.json")}
+    assert jobs["dcgan-mnist-s0"]["status"] == "failed" and "RuntimeError: boom" in jobs["dcgan-mnist-s0"]["error"]
+    assert jobs["dcgan-mnist-s1"]["status"] == "done"
+    records = load_records(out)
+    assert set(records.query("seed == 0")["status"]) == {"failed"}
+
+
+def test_non_finite_loss_marks_job_diverged(tmp_path, monkeypatch):
+    from gmbench.models.gan import DCGAN
+
+    monkeypatch.setattr(DCGAN, "train_step", lambda self, x: {"loss": torch.tensor(float("nan"))})
+    out = tmp_path / "run"
+    assert main(["run", "smoke", "--out", str(out), "--quiet"]) == 0
+    job = json.loads((out / "jobs" / "dcgan-mnist-s0.json").read_text())
+    assert job["status"] == "diverged"
+    assert "fid" not in {r["metric"] for r in job["rows"]}
+
+
+def test_sigkill_mid_suite_loses_no_finished_job(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "gmbench", "run", "smoke", "--out", str(out), "--seeds", "0,1,2,3", "--quiet"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(cmd, env=env, cwd=REPO)
+    first = out / "jobs" / "dcgan-mnist-s0.json"
+    deadline = time.time() + 300
+    while not first.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert first.exists()
+    finished = {p.stem: p.read_text() for p in (out / "jobs").glob("*.json")}
+    for text in finished.values():
+        json.loads(text)  # every job file is whole
+    pd.read_csv(out / "records.csv")  # and so is the records file
+    assert main(["run", "smoke", "--out", str(out), "--seeds", "0,1,2,3", "--resume", "--quiet"]) == 0
+    for job_id, text in finished.items():
+        assert (out / "jobs" / f"{job_id}.json").read_text() == text  # finished jobs were not re-run
+    assert sorted(p.stem for p in (out / "jobs").glob("*.json")) == [f"dcgan-mnist-s{i}" for i in range(4)]
+    assert not list(out.rglob("*.tmp"))
+    assert set(load_records(out)["status"]) == {"done"}
