@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 import zipfile
 from functools import lru_cache
 from pathlib import Path
@@ -85,7 +86,9 @@ def _is_torchscript(path: Path) -> bool:
 def _read_state_dict(path: Path) -> dict[str, Tensor]:
     try:
         if _is_torchscript(path):
-            return dict(torch.jit.load(str(path), map_location="cpu").state_dict())
+            with warnings.catch_warnings():  # torch.jit.load's deprecation notice is not the user's concern
+                warnings.simplefilter("ignore", FutureWarning)
+                return dict(torch.jit.load(str(path), map_location="cpu").state_dict())
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises RuntimeError, pickle errors, zip errors, ... for unreadable files
         raise GmbenchError(f"Cannot read Inception weights {path}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from None
