@@ -8,10 +8,12 @@
 - ``"torch"``: ``F.interpolate(mode="bilinear", align_corners=False)`` (half-pixel centres), as
   pytorch-fid resizes.
 
-Both run without host synchronisation: index and weight vectors are built on the device.
+Both run without host synchronisation: index and weight vectors are built on the device from
+Python scalars (no host-to-device copy, which would synchronise a CUDA stream).
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -23,8 +25,8 @@ RESIZE_MODES = ("tf1", "torch")
 
 def _tf1_sample_points(in_size: int, out_size: int, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
     """Lower and upper source indices (int64 [out]) and the fraction toward the upper (float32 [out])."""
-    scale = torch.tensor(in_size, dtype=torch.float32, device=device) / out_size  # float32 division, as TF's CalculateResizeScale
-    src = torch.arange(out_size, dtype=torch.float32, device=device) * scale  # [out], LegacyScaler: out * scale
+    scale = float(np.float32(in_size) / np.float32(out_size))  # float32 division, as TF's CalculateResizeScale
+    src = torch.arange(out_size, dtype=torch.float32, device=device) * scale  # [out], LegacyScaler: float32 out * scale
     lower = src.floor()  # [out]
     frac = src - lower  # [out]
     lower = lower.long()
