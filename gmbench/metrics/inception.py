@@ -13,6 +13,7 @@ where torchvision's Inception has an average pool; pool3 is an 8x8 average pool.
 """
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 
 import torch
@@ -219,7 +220,7 @@ class InceptionV3TFExtractor(FeatureExtractor):
         return self.net(self.preprocess(images))
 
 
-def build_inception_extractor(device: str | torch.device = "cpu", weights: str | None = None,
+def build_inception_extractor(device: str | torch.device = "cpu", weights: str | os.PathLike | None = None,
                               resize: str = "tf1") -> InceptionV3TFExtractor:
     """Factory of "inception-v3-tf": weights from ``weights`` > $GMBENCH_INCEPTION_WEIGHTS > the torch hub cache.
 
