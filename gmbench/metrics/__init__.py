@@ -1,4 +1,5 @@
 """Feature extractors and quality scores (importing this package registers the extractors)."""
+from gmbench.metrics import inception  # noqa: F401  (registers inception-v3-tf)
 from gmbench.metrics import lenet  # noqa: F401  (registers mnist-lenet)
 from gmbench.metrics.evaluate import METRIC_NAMES, Score, check_metrics, evaluate
 from gmbench.metrics.features import build_extractor
