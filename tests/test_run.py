@@ -110,7 +110,8 @@ def test_sigkill_mid_suite_loses_no_finished_job(tmp_path):
     finished = {p.stem: p.read_text() for p in (out / "jobs").glob("*.json")}
     for text in finished.values():
         json.loads(text)  # every job file is whole
-    pd.read_csv(out / "records.csv")  # and so is the records file
+    if (out / "records.csv").exists():  # rebuilt from jobs/ right after each job: whole, maybe one job behind
+        pd.read_csv(out / "records.csv")
     assert main(["run", "smoke", "--out", str(out), "--seeds", "0,1,2,3", "--resume", "--quiet"]) == 0
     for job_id, text in finished.items():
         assert (out / "jobs" / f"{job_id}.json").read_text() == text  # finished jobs were not re-run
