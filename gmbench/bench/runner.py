@@ -114,9 +114,9 @@ def sample_variant(model: GenerativeModel, job: Job, ctx: JobContext, rec: JobRe
     """Draw the variant's samples in timed batches; returns uint8 [n,C,H,W] on the CPU."""
     model.set_sampling(**variant.sampling)
     n = variant.n_samples or ctx.metrics.n_samples
-    batch = ctx.timing.sample_batch
+    batch = min(ctx.timing.sample_batch, n)
     generator = torch.Generator(device=ctx.device).manual_seed(job.seed)
-    n_batches = max(math.ceil(n / batch), 3)  # first batch is warm-up; at least two timed
+    n_batches = math.ceil(n / batch)  # the first batch is warm-up when there are several
     memory = PeakMemory(ctx.device)
     memory.reset()
     model.eval()
@@ -128,13 +128,14 @@ def sample_variant(model: GenerativeModel, job: Job, ctx: JobContext, rec: JobRe
         watch.stop()
         if len(chunks) * batch < n:
             chunks.append(to_uint8(x))
-        if i > 0:
+        if i > 0 or n_batches == 1:
             times.append(watch.seconds())
     sync(ctx.device)
     model.train()
     v = dict(variant=variant.name)
     rec.add("sample_time", time.perf_counter() - started, "s", None, **v)
     rec.add("sample_throughput", Summary.of([batch / t for t in times]).median, "images/s", True, **v)
+    rec.add("sample_batch", batch, "images", None, **v)
     rec.add("nfe", model.nfe, "", None, **v)
     rec.add("sample_peak_memory", memory.peak_mib(), "MiB", False, **v)
     return torch.cat(chunks)[:n].cpu()  # [n,C,H,W] uint8

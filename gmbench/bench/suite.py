@@ -131,8 +131,8 @@ def _variants(model: str, raw: Any, where: str) -> tuple[Variant, ...]:
         raise GmbenchError(f"{where}: variants must be a non-empty list of tables.")
     cls = MODELS.get(model)
     out, seen = [], set()
-    for i, entry in enumerate(_table(v, f"{where} variant {i}") for v in raw):
-        entry = dict(entry)
+    for i, value in enumerate(raw):
+        entry = dict(_table(value, f"{where} variant {i}"))
         n_samples = entry.pop("n_samples", None)
         name = str(entry.pop("name", "-".join(f"{k}={v}" for k, v in entry.items())))
         if not name or name in seen:

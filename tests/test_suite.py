@@ -1,0 +1,85 @@
+"""Suite loading: every mistake is caught when the suite is read, before any training."""
+import pytest
+
+from gmbench.bench.suite import Budget, load_suite, parse_suite, resolve_suite_path
+from gmbench.errors import GmbenchError
+
+BASE = """
+[budget]
+steps = 5
+[models.ddpm]
+budget = {{ seconds = 9, batch_size = 4 }}
+{variants}
+[models.dcgan]
+width = 8
+"""
+
+
+def parse(variants="", **kwargs):
+    return parse_suite(BASE.format(variants=variants), "t", **kwargs)
+
+
+def test_builtin_suites_load_and_expand_to_jobs():
+    for name in ("smoke", "quick", "standard"):
+        suite = load_suite(name)
+        assert suite.jobs() and all(job.job_id.endswith(f"-s{job.seed}") for job in suite.jobs())
+    assert len(load_suite("standard").seeds) == 3
+
+
+def test_model_budget_inherits_and_overrides_defaults():
+    suite = parse()
+    ddpm, dcgan = suite.models
+    assert ddpm.budget == Budget(steps=5, seconds=9, batch_size=4)
+    assert dcgan.budget == Budget(steps=5) and dcgan.overrides == {"width": 8}
+    assert [v.name for v in ddpm.variants] == [""]
+
+
+def test_variants_are_checked_against_sampling_fields():
+    suite = parse('variants = [{ name = "ddim-50", sampler = "ddim", sample_steps = 50 },'
+                  ' { sampler = "ddpm", sample_steps = 1000, n_samples = 64 }]')
+    variants = suite.models[0].variants
+    assert [(v.name, v.n_samples) for v in variants] == [("ddim-50", None), ("sampler=ddpm-sample_steps=1000", 64)]
+    with pytest.raises(GmbenchError, match="unknown key 'lr'. Valid keys: sample_steps, sampler"):
+        parse('variants = [{ lr = 1.0 }]')
+    with pytest.raises(GmbenchError, match="unique"):
+        parse('variants = [{ name = "a", sample_steps = 5 }, { name = "a", sample_steps = 6 }]')
+
+
+def test_set_options_scopes():
+    suite = parse(set_options={"model": {"lr": "1e-3"}, "dcgan": {"width": "4"}, "budget": {"steps": "7"}})
+    ddpm, dcgan = suite.models
+    assert dcgan.overrides == {"width": "4", "lr": "1e-3"} and ddpm.overrides["lr"] == "1e-3"
+    assert dcgan.budget.steps == 7
+    with pytest.raises(GmbenchError, match="no model of suite 't' has a config key 'zzz'"):
+        parse(set_options={"model": {"zzz": "1"}})
+    with pytest.raises(GmbenchError, match="'vae' is neither a model of suite"):
+        parse(set_options={"vae": {"lr": "1"}})
+
+
+def test_seeds_and_model_subset():
+    suite = parse(seeds=[3, 4], models=["dcgan"])
+    assert [j.job_id for j in suite.jobs()] == ["dcgan-mnist-s3", "dcgan-mnist-s4"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[models.dcgan]\n", "no training budget"),
+    ("[budget]\nsteps = 1\n", "names no models"),
+    ("bogus = 1\n[budget]\nsteps=1\n[models.dcgan]\n", "unknown top-level keys bogus"),
+    ("seeds = [-1]\n[budget]\nsteps=1\n[models.dcgan]\n", "seeds must be"),
+    ("[budget]\nsteps = -1\n[models.dcgan]\n", "must be >= 0"),
+    ("[metrics]\nnames = ['fidd']\n[budget]\nsteps=1\n[models.dcgan]\n", "Unknown metric"),
+    ("[metrics]\nextractors = ['lenet']\n[budget]\nsteps=1\n[models.dcgan]\n", "Unknown extractor 'lenet'"),
+])
+def test_suite_mistakes_are_caught_at_load(text, message):
+    with pytest.raises(GmbenchError, match=message):
+        parse_suite(text, "t")
+
+
+def test_reference_models_need_no_budget():
+    assert parse_suite("[models.pca-gaussian]\n", "t").models[0].budget == Budget()
+
+
+def test_suite_path_resolution(tmp_path):
+    assert resolve_suite_path("smoke").name == "smoke.toml"
+    with pytest.raises(GmbenchError, match="does not exist"):
+        resolve_suite_path(str(tmp_path / "x.toml"))
