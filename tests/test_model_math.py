@@ -135,11 +135,11 @@ def test_ddim_full_steps_is_deterministic_and_matches_formula():
     out1 = dm.sample_ddpm_family(model, x_T, abar, T, "ddim", torch.Generator().manual_seed(0))
     out2 = dm.sample_ddpm_family(model, x_T, abar, T, "ddim", torch.Generator().manual_seed(1))
     assert torch.equal(out1, out2)  # eta = 0: no noise, whatever the generator
-    x = x_T.clone()  # Song et al. eq. 12 by hand, t = 3, 2, 1, 0, abar_{-1} = 1
+    x = x_T.clone()  # Song et al. eq. 12 by hand, x0 clipped, t = 3, 2, 1, 0, abar_{-1} = 1
     for t in range(T - 1, -1, -1):
         a_t, a_prev = abar[t].item(), (abar[t - 1].item() if t > 0 else 1.0)
         eps = 0.5 * x + 0.01 * t
-        x0 = (x - math.sqrt(1 - a_t) * eps) / math.sqrt(a_t)
+        x0 = ((x - math.sqrt(1 - a_t) * eps) / math.sqrt(a_t)).clamp(-1, 1)
         x = math.sqrt(a_prev) * x0 + math.sqrt(1 - a_prev) * eps
     assert torch.allclose(out1, x, rtol=1e-12)
 

@@ -58,8 +58,9 @@ def ddpm_step(x_t: Tensor, eps: Tensor, alpha_bar_t: Tensor, alpha_bar_prev: Ten
 
 
 def ddim_step(x_t: Tensor, eps: Tensor, alpha_bar_t: Tensor, alpha_bar_prev: Tensor) -> Tensor:
-    """Deterministic DDIM step (eta = 0, Song et al. 2021 eq. 12): sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev) eps."""
-    return alpha_bar_prev.sqrt() * predict_x0(x_t, eps, alpha_bar_t) + (1 - alpha_bar_prev).sqrt() * eps
+    """Deterministic DDIM step (eta = 0, Song et al. 2021 eq. 12): sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev) eps,
+    with x0_hat clipped to [-1,1] (diffusers' DDIMScheduler default, clip_sample=True)."""
+    return alpha_bar_prev.sqrt() * predict_x0(x_t, eps, alpha_bar_t).clamp(-1, 1) + (1 - alpha_bar_prev).sqrt() * eps
 
 
 def sampling_timesteps(num_timesteps: int, steps: int) -> Tensor:

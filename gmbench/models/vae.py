@@ -105,7 +105,7 @@ class VAE(GenerativeModel):
     encoder q(z|x), standard normal prior, one reparameterised sample per image, loss = Bernoulli
     NLL + KL (the negative ELBO, in nats per image). Images enter the likelihood as grey levels
     (x+1)/2 in [0,1]; samples are decoder means sigmoid(logits) mapped back to [-1,1].
-    Defaults: latent 16, widths 32/64, Adam(1e-3)."""
+    Defaults: latent 16, widths 32/64, Adam(1e-3); the CPU quick suite uses lr 2e-3 at batch 64."""
 
     family = "vae"
     Config = VAEConfig
