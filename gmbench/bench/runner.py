@@ -191,7 +191,7 @@ def run_job(job: Job, ctx: JobContext) -> dict:
             status = "diverged"
         else:
             save_checkpoint(model, job, ctx)
-            for variant in job.model.variants:
+            for variant in (Variant("", {}),) + job.model.variants:  # the configured sampler, then the extras
                 samples = sample_variant(model, job, ctx, rec, variant)
                 save_grid(samples, job, ctx, variant)
                 score(samples, job, ctx, rec, variant)

@@ -74,7 +74,7 @@ class ModelEntry:
     name: str
     overrides: dict[str, Any]
     budget: Budget
-    variants: tuple[Variant, ...] = (Variant("", {}),)
+    variants: tuple[Variant, ...] = ()  # extra sampling settings, beside the configured one
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ def _table(value: Any, where: str) -> dict:
 
 def _variants(model: str, raw: Any, where: str) -> tuple[Variant, ...]:
     if raw is None:
-        return (Variant("", {}),)
+        return ()
     if not isinstance(raw, list) or not raw:
         raise GmbenchError(f"{where}: variants must be a non-empty list of tables.")
     cls = MODELS.get(model)
