@@ -41,6 +41,10 @@ def test_variants_are_checked_against_sampling_fields():
     assert [(v.name, v.n_samples) for v in variants] == [("ddim-50", None), ("sampler=ddpm-sample_steps=1000", 64)]
     with pytest.raises(GmbenchError, match="unknown key 'lr'. Valid keys: sample_steps, sampler"):
         parse('variants = [{ lr = 1.0 }]')
+    with pytest.raises(GmbenchError, match="8 samples are too few: is needs 10"):
+        parse('variants = [{ name = "a", sample_steps = 5, n_samples = 8 }]', set_options={"metrics": {"names": "fid,is"}})
+    timing_only = parse('variants = [{ name = "a", sample_steps = 5, n_samples = 8, metrics = [] }]')
+    assert timing_only.models[0].variants[0].metrics == ()
     with pytest.raises(GmbenchError, match="unique"):
         parse('variants = [{ name = "a", sample_steps = 5 }, { name = "a", sample_steps = 6 }]')
 

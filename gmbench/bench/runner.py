@@ -145,8 +145,9 @@ def score(samples: torch.Tensor, job: Job, ctx: JobContext, rec: JobRecorder, va
     from gmbench.metrics import evaluate
 
     m = ctx.metrics
-    for extractor in m.extractors:
-        for s in evaluate(samples, reference=f"{job.dataset}:{m.reference}", extractor=extractor, metrics=m.names,
+    names = m.names if variant.metrics is None else variant.metrics
+    for extractor in m.extractors if names else ():
+        for s in evaluate(samples, reference=f"{job.dataset}:{m.reference}", extractor=extractor, metrics=names,
                           device=ctx.device, dtype=m.dtype, data_root=ctx.data_root, seed=job.seed):
             rec.add(s.metric, s.value, s.unit, s.higher_is_better, variant=variant.name, extractor=s.extractor,
                     extractor_sha256=s.extractor_sha256, n_samples=s.n_samples, dtype=m.dtype)

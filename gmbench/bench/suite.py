@@ -66,7 +66,8 @@ class Variant:
 
     name: str
     sampling: dict[str, Any]
-    n_samples: int | None = None
+    n_samples: int | None = None  # None: the suite's [metrics] n_samples
+    metrics: tuple[str, ...] | None = None  # None: the suite's [metrics] names; () times sampling only
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,7 @@ def _variants(model: str, raw: Any, where: str) -> tuple[Variant, ...]:
     for i, value in enumerate(raw):
         entry = dict(_table(value, f"{where} variant {i}"))
         n_samples = entry.pop("n_samples", None)
+        metrics = entry.pop("metrics", None)
         name = str(entry.pop("name", "-".join(f"{k}={v}" for k, v in entry.items())))
         if not name or name in seen:
             raise GmbenchError(f"{where}: variant names must be unique and non-empty ({name!r}).")
@@ -142,7 +144,9 @@ def _variants(model: str, raw: Any, where: str) -> tuple[Variant, ...]:
         apply_overrides(cls.Config(), entry, where=f"{where} variant {name!r}", allowed=allowed)
         if n_samples is not None and (not isinstance(n_samples, int) or n_samples < 2):
             raise GmbenchError(f"{where} variant {name!r}: n_samples must be an integer >= 2.")
-        out.append(Variant(name, entry, n_samples))
+        if metrics is not None and (not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics)):
+            raise GmbenchError(f"{where} variant {name!r}: metrics must be a list of metric names (or [] to only time sampling).")
+        out.append(Variant(name, entry, n_samples, None if metrics is None else tuple(metrics)))
     return tuple(out)
 
 
@@ -201,10 +205,14 @@ def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | N
     for key in generic:
         if not any(key in {f.name for f in dataclasses.fields(MODELS.get(e.name).Config)} for e in entries):
             raise GmbenchError(f"--set model.{key}: no model of {where} has a config key {key!r}.")
-    for metric_extractor in metrics.extractors:
-        from gmbench.metrics import check_metrics
+    from gmbench.metrics import check_metrics
 
-        check_metrics(metric_extractor, list(metrics.names))
+    for extractor in metrics.extractors:
+        check_metrics(extractor, list(metrics.names), metrics.n_samples)
+        for entry in entries:
+            for v in entry.variants:
+                if v.metrics != ():
+                    check_metrics(extractor, list(v.metrics or metrics.names), v.n_samples or metrics.n_samples)
     return Suite(name, text, str(raw.get("description", "")), tuple(datasets), tuple(seed_list), tuple(entries),
                  metrics, timing, set_options)
 

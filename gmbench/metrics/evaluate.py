@@ -41,16 +41,22 @@ HIGHER_IS_BETTER = {"fid": False, "kid": False, "kid_std": False, "is": True, "i
                     "precision": True, "recall": True, "density": True, "coverage": True,
                     "class_entropy": True, "classifier_accuracy_score": True}
 NEEDS_LOGITS = ("is", "class_entropy", "classifier_accuracy_score")
+# Fewest images per side a metric is defined for: IS has 10 splits, k-NN scores need k+1 points.
+MIN_SAMPLES = {"fid": 2, "kid": 2, "is": 10, "precision": 4, "recall": 4, "density": 6, "coverage": 6,
+               "class_entropy": 1, "classifier_accuracy_score": 10}
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
-def check_metrics(extractor: str, metrics: Sequence[str]) -> None:
-    """Validate metric and extractor names without loading any weights."""
+def check_metrics(extractor: str, metrics: Sequence[str], n_samples: int | None = None) -> None:
+    """Validate metric and extractor names (and that ``n_samples`` suffices) without loading any weights."""
     unknown = [m for m in metrics if m not in METRIC_NAMES]
     if unknown or not metrics:
         raise GmbenchError(f"Unknown metric(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
                            f"valid metrics: {', '.join(METRIC_NAMES)}.")
     EXTRACTORS.get(extractor)  # raises with the known names
+    too_few = [f"{m} needs {MIN_SAMPLES[m]}" for m in metrics if n_samples is not None and n_samples < MIN_SAMPLES[m]]
+    if too_few:
+        raise GmbenchError(f"{n_samples} samples are too few: {', '.join(too_few)}. Raise n_samples or drop those metrics.")
 
 
 def parse_reference(reference: str) -> tuple[str, str, int | None]:
