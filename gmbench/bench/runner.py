@@ -184,7 +184,7 @@ def run_job(job: Job, ctx: JobContext) -> dict:
         seed_everything(job.seed)
         model = build_model(job, ctx.device)
         rec.base["dtype"] = model_dtype(model)
-        rec.add("params", sum(p.numel() for p in model.parameters()), "", None)
+        rec.add("params", sum(p.numel() for p in model.parameters() if p.requires_grad), "", None)  # EMA copies excluded
         train_images, _ = load_dataset(job.dataset, "train", ctx.data_root)
         if type(model).fit_data is not GenerativeModel.fit_data:
             model.fit_data(to_float(train_images.to(ctx.device)))
