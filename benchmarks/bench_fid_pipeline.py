@@ -1,7 +1,7 @@
 """Images/s from uint8 images to FID: gmbench (``extract`` + ``fid``) vs torchmetrics'
 ``FrechetInceptionDistance`` given the same feature module, side by side in one run.
 
-    PYTHONPATH=. python benchmarks/bench_fid_pipeline.py [--extractor mnist-lenet] [--n 10000] [--device cpu]
+    PYTHONPATH=. python benchmarks/bench_fid_pipeline.py [--extractor mnist-lenet] [--n 10000] [--device cpu] [--repeats 3]
 
 N MNIST train images are scored against N test images; both pipelines see the same uint8 batches
 and the same network; the script prints images/s of each, the ratio and the two FID values.
@@ -9,6 +9,7 @@ and the same network; the script prints images/s of each, the ratio and the two 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
@@ -65,16 +66,20 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10000, help="images per side")
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs of each pipeline; medians reported")
     args = parser.parse_args()
     device = torch.device(args.device)
     extractor = build_extractor(args.extractor, device=device)
     fake, real = load_dataset("mnist", "train")[0][: args.n], load_dataset("mnist", "test")[0][: args.n]
     gmbench_fid(extractor, fake[: 2 * args.batch_size], real[: 2 * args.batch_size], args.batch_size)  # warm-up
-    t_gm, fid_gm = timed(lambda: gmbench_fid(extractor, fake, real, args.batch_size), device)
-    t_tm, fid_tm = timed(lambda: torchmetrics_fid(extractor, fake, real, args.batch_size, device), device)
+    runs_gm, runs_tm = [], []
+    for _ in range(args.repeats):  # interleaved, so load from other processes hits both alike
+        runs_gm.append(timed(lambda: gmbench_fid(extractor, fake, real, args.batch_size), device))
+        runs_tm.append(timed(lambda: torchmetrics_fid(extractor, fake, real, args.batch_size, device), device))
+    (t_gm, fid_gm), (t_tm, fid_tm) = (statistics.median_low(runs) for runs in (runs_gm, runs_tm))
     images = 2 * args.n
     print(f"{args.extractor} on {device}, N={args.n} per side, batch {args.batch_size}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads")
+          f"{torch.get_num_threads()} threads, median of {args.repeats}")
     print(f"gmbench     : {images / t_gm:10.1f} images/s ({t_gm:.2f} s)  FID {fid_gm:.10g}")
     print(f"torchmetrics: {images / t_tm:10.1f} images/s ({t_tm:.2f} s)  FID {fid_tm:.10g}")
     print(f"speed ratio gmbench/torchmetrics: {t_tm / t_gm:.2f}x; relative FID difference "
