@@ -47,8 +47,14 @@ def extract(extractor: FeatureExtractor, images: Tensor, batch_size: int = 500,
     feats, logits = [], []
     for start in range(0, len(images), batch_size):
         batch = images[start: start + batch_size].to(device, non_blocking=True)  # [b,C,H,W] uint8
+        b = len(batch)
+        if b < batch_size and len(images) > batch_size:
+            # Pad the tail batch: every call then has one shape, so the kernels chosen (and each
+            # image's features) do not depend on where the set ends; CPU convs differ below 8 images.
+            batch = torch.cat([batch, batch.new_zeros(batch_size - b, *batch.shape[1:])])  # [batch_size,C,H,W]
         with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
             f, lg = extractor(batch)
+        f, lg = f[:b], (None if lg is None else lg[:b])
         feats.append(f.float())
         if lg is not None:
             logits.append(lg.float())

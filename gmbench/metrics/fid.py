@@ -1,14 +1,16 @@
 """Fréchet distance between Gaussians fitted to features (FID, Heusel et al. 2017).
 
 d^2 = |mu1 - mu2|^2 + tr(S1) + tr(S2) - 2 tr((S1 S2)^(1/2)). The trace term is computed from
-symmetric eigendecompositions only: tr((S1 S2)^(1/2)) = sum sqrt(eig(S1^(1/2) S2 S1^(1/2))), since
-S1 S2 is similar to the symmetric PSD matrix S1^(1/2) S2 S1^(1/2). (S1 S2 itself is not symmetric,
-so ``eigvalsh`` on it would be wrong.) This is several times faster than ``scipy.linalg.sqrtm``.
+symmetric eigenvalues only: tr((S1 S2)^(1/2)) = sum sqrt(eig(R^T S2 R)) for any R with R R^T = S1,
+since S1 S2 is similar to the symmetric PSD matrix R^T S2 R. R is the Cholesky factor of S1, or its
+symmetric square root (one eigendecomposition) when S1 is singular. (S1 S2 itself is not
+symmetric, so ``eigvalsh`` on it would be wrong.) Faster than ``scipy.linalg.sqrtm``.
 """
 from __future__ import annotations
 
 import warnings
 
+import scipy.linalg
 import torch
 from torch import Tensor
 
@@ -35,17 +37,28 @@ def _finite(t: Tensor, what: str) -> Tensor:
     return t
 
 
+def _eigh(m: Tensor, eigvals_only: bool = False):
+    """Symmetric eigendecomposition; on the CPU via SciPy's divide-and-conquer LAPACK driver, which
+    was 3x faster than torch.linalg.eigh at d=2048 here; on CUDA via torch."""
+    if m.device.type != "cpu":
+        return torch.linalg.eigvalsh(m) if eigvals_only else torch.linalg.eigh(m)
+    out = scipy.linalg.eigh(m.numpy(), eigvals_only=eigvals_only, driver="evd", check_finite=False)
+    return torch.from_numpy(out) if eigvals_only else tuple(torch.from_numpy(a) for a in out)
+
+
 def _psd_sqrt(sigma: Tensor) -> Tensor:
     """Symmetric square root of a PSD matrix [D,D] via eigh, clipping rounding-level negative eigenvalues."""
-    w, v = torch.linalg.eigh(sigma)  # [D], [D,D]
+    w, v = _eigh(sigma)  # [D], [D,D]
     return (v * w.clamp(min=0).sqrt()) @ v.T  # [D,D]
 
 
 def trace_sqrt_product(sigma1: Tensor, sigma2: Tensor) -> float:
     """tr((S1 S2)^(1/2)) for PSD S1, S2 [D,D], float64."""
-    root1 = _psd_sqrt(sigma1)  # [D,D]
-    inner = root1 @ sigma2 @ root1  # [D,D], symmetric PSD up to rounding
-    w = torch.linalg.eigvalsh((inner + inner.T) / 2)  # [D]
+    root1, info = torch.linalg.cholesky_ex(sigma1)  # [D,D] lower, S1 = R R^T
+    if info.item() != 0:  # S1 not positive definite
+        root1 = _psd_sqrt(sigma1)  # [D,D] symmetric
+    inner = root1.T @ sigma2 @ root1  # [D,D], symmetric PSD up to rounding
+    w = _eigh((inner + inner.T) / 2, eigvals_only=True)  # [D]
     lowest, highest = w.min().item(), w.max().item()
     if lowest < -NEGATIVE_TOLERANCE * max(highest, 0.0):
         warnings.warn(f"Fréchet distance: covariance product has a negative eigenvalue {lowest:.3e} "

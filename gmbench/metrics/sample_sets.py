@@ -56,12 +56,12 @@ def _read_npz(path: Path) -> np.ndarray:
 
 
 def _read_png_folder(folder: Path) -> Tensor:
-    from torchvision.io import ImageReadMode, read_image
+    from PIL import Image
 
     files = sorted(folder.glob("*.png"))
     if not files:
         raise GmbenchError(f"Sample folder {folder} holds no .png files.")
-    images = [_safe(lambda f=f: read_image(str(f), ImageReadMode.GRAY), f) for f in files]  # each [1,H,W] uint8
+    images = [torch.from_numpy(_safe(lambda f=f: np.array(Image.open(f).convert("L")), f))[None] for f in files]  # [1,H,W]
     shapes = {tuple(im.shape) for im in images}
     if len(shapes) > 1:
         raise GmbenchError(f"The PNG files in {folder} differ in size ({sorted(shapes)}); all must have one size.")
