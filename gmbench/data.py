@@ -158,10 +158,14 @@ class DeviceBatches:
     def _permutation(self) -> Tensor:
         return torch.randperm(len(self.images), device=self.images.device, generator=self.generator)
 
-    def next(self) -> Tensor:
-        """float [B,C,H,W] in [-1,1] on the device."""
+    def next_indices(self) -> Tensor:
+        """Indices [B] of the next batch (a new permutation starts each epoch)."""
         if self._pos + self.batch_size > len(self._order):
             self._order, self._pos = self._permutation(), 0
         idx = self._order[self._pos: self._pos + self.batch_size]
         self._pos += self.batch_size
-        return to_float(self.images[idx])
+        return idx
+
+    def next(self) -> Tensor:
+        """float [B,C,H,W] in [-1,1] on the device."""
+        return to_float(self.images[self.next_indices()])

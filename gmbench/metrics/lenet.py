@@ -56,10 +56,7 @@ class LabelledBatches(DeviceBatches):
 
     def next_labelled(self) -> tuple[Tensor, Tensor]:
         """float [B,1,28,28] in [-1,1] with a random shift of up to 2 pixels, and int64 labels [B]."""
-        if self._pos + self.batch_size > len(self._order):
-            self._order, self._pos = self._permutation(), 0
-        idx = self._order[self._pos: self._pos + self.batch_size]
-        self._pos += self.batch_size
+        idx = self.next_indices()
         return random_shift(to_float(self.images[idx]), 2, self.generator), self.labels[idx]
 
 
