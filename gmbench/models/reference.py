@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from gmbench.data import to_float, to_uint8
 from gmbench.models.base import GenerativeModel
 from gmbench.registry import register_model
 
@@ -53,7 +54,7 @@ class RealData(GenerativeModel):
         n = self.config.n_images
         _check_fit(self, data, n)
         pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:n].to(data.device)  # [n]
-        self.images.copy_(((data[pick] + 1) * 127.5).round().clamp(0, 255).to(torch.uint8))
+        self.images.copy_(to_uint8(data[pick]))
         self.fitted.fill_(True)
 
     @torch.no_grad()
@@ -64,7 +65,7 @@ class RealData(GenerativeModel):
             idx = torch.randperm(N, generator=generator, device=self.device)[:n]  # [n]
         else:
             idx = torch.randint(0, N, (n,), generator=generator, device=self.device)  # [n]
-        return self.images[idx].float() / 127.5 - 1  # [n,C,H,W]
+        return to_float(self.images[idx])  # [n,C,H,W]
 
 
 @dataclass(frozen=True)
