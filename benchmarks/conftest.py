@@ -1,6 +1,6 @@
 """Shared fixtures of the pytest-benchmark micro-benchmarks (run: pytest benchmarks/ --benchmark-autosave).
 
-Every timed function ends with ``bench_helpers.sync(device)``, so on a GPU a round measures
+Every timed function ends with ``gmbench.bench.timing.sync(device)``, so on a GPU a round measures
 finished work, not queued kernels. The device is CUDA when available; set GMBENCH_BENCH_DEVICE
 to choose.
 """

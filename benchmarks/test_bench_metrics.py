@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from bench_helpers import sync
+from gmbench.bench.timing import sync
 from torch import nn
 
 from gmbench.errors import GmbenchError

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from bench_helpers import BATCH, sync
+from bench_helpers import BATCH
 
+from gmbench.bench.timing import sync
 from gmbench.registry import MODELS
 
 ROUNDS = 5

@@ -53,7 +53,7 @@ def cmd_run(args) -> int:
     suite = load_suite(args.suite, set_options=parse_set_options(args.set),
                        seeds=_seeds(args.seeds) if args.seeds else None,
                        models=[m.strip() for m in args.models.split(",")] if args.models else None)
-    log = (lambda *a, **k: None) if args.quiet else print
+    log = (lambda *a, **k: None) if args.quiet else (lambda *a: print(*a, flush=True))
     run_suite(suite, args.out, device=args.device, resume=args.resume, data_root=args.data_root, quiet=args.quiet, log=log)
     return 0
 
