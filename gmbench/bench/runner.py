@@ -47,7 +47,8 @@ def seed_everything(seed: int) -> None:
 
 
 def model_dtype(model: GenerativeModel) -> str:
-    return str(getattr(model.config, "dtype", "fp32"))
+    """The training/sampling precision a model's config opts into (``bf16 = true``), else fp32."""
+    return "bf16" if getattr(model.config, "bf16", False) else "fp32"
 
 
 class JobRecorder:
