@@ -130,11 +130,11 @@ def run_suite(suite: Suite, out: str | os.PathLike | None, device: str = "auto",
     }
     write_json(manifest_path, manifest)
     ctx = JobContext(run_id, run_dir, dev, suite.metrics, suite.timing, data_root, quiet)
-    done = {k for k, v in finished_jobs(run_dir).items() if v["status"] in FINISHED} if resume else set()
+    done = {k: v["status"] for k, v in finished_jobs(run_dir).items() if v["status"] in FINISHED} if resume else {}
     jobs = suite.jobs()
     for i, job in enumerate(jobs, 1):
         if job.job_id in done:
-            log(f"[{i}/{len(jobs)}] {job.job_id}: already {finished_jobs(run_dir)[job.job_id]['status']}, skipped")
+            log(f"[{i}/{len(jobs)}] {job.job_id}: already {done[job.job_id]}, skipped")
             continue
         log(f"[{i}/{len(jobs)}] {job.job_id}: running on {dev}")
         record = run_job(job, ctx)
