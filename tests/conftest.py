@@ -35,3 +35,29 @@ requires_mnist = pytest.mark.skipif(not _has_mnist(), reason="MNIST IDX files no
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Each test session gets its own stats cache, so tests never touch ~/.cache."""
     monkeypatch.setenv("GMBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture
+def install_plugin(tmp_path, monkeypatch):
+    """Install a fake third-party distribution: ``install(module, source, {entry_name: "module:func"})``.
+
+    It writes the module and a ``*.dist-info`` with ``gmbench.plugins`` entry points on sys.path,
+    as pip would; the module is forgotten afterwards.
+    """
+    import sys
+
+    installed = []
+
+    def install(module: str, source: str, entries: dict[str, str]) -> None:
+        (tmp_path / f"{module}.py").write_text(source)
+        dist = tmp_path / f"{module}-1.0.dist-info"
+        dist.mkdir()
+        (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 1.0\n")
+        lines = "".join(f"{name} = {target}\n" for name, target in entries.items())
+        (dist / "entry_points.txt").write_text(f"[gmbench.plugins]\n{lines}")
+        monkeypatch.syspath_prepend(str(tmp_path))
+        installed.append(module)
+
+    yield install
+    for module in installed:
+        sys.modules.pop(module, None)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import sys
 import textwrap
 
 import pytest
@@ -115,13 +114,8 @@ PLUGIN_SOURCE = textwrap.dedent('''
 ''')
 
 
-def test_third_party_model_through_entry_point(tmp_path, monkeypatch):
-    (tmp_path / "gmbench_toy_plugin.py").write_text(PLUGIN_SOURCE)
-    dist = tmp_path / "gmbench_toy_plugin-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: gmbench-toy-plugin\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[gmbench.plugins]\ntoy = gmbench_toy_plugin:register\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
+def test_third_party_model_through_entry_point(install_plugin):
+    install_plugin("gmbench_toy_plugin", PLUGIN_SOURCE, {"toy": "gmbench_toy_plugin:register"})
     MODELS.names()  # built-ins first, so load_plugins below only adds the plugin
     MODELS.unregister("toy-plugin-model")
     try:
@@ -131,4 +125,3 @@ def test_third_party_model_through_entry_point(tmp_path, monkeypatch):
         check_contract(MODELS.get("toy-plugin-model"))
     finally:
         MODELS.unregister("toy-plugin-model")
-        sys.modules.pop("gmbench_toy_plugin", None)

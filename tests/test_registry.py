@@ -1,4 +1,3 @@
-import sys
 import textwrap
 
 import pytest
@@ -71,18 +70,12 @@ def broken():
 
 
 @pytest.fixture
-def installed_plugin(tmp_path, monkeypatch):
+def installed_plugin(install_plugin):
     """A third-party distribution with two gmbench.plugins entry points, one of them broken."""
-    (tmp_path / "noise_plugin.py").write_text(textwrap.dedent(PLUGIN))
-    dist = tmp_path / "noise_plugin-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: noise-plugin\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(
-        "[gmbench.plugins]\nnoise = noise_plugin:register\nbroken = noise_plugin:broken\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
+    install_plugin("noise_plugin", textwrap.dedent(PLUGIN),
+                   {"noise": "noise_plugin:register", "broken": "noise_plugin:broken"})
     yield
     MODELS.unregister("test-noise")
-    sys.modules.pop("noise_plugin", None)
 
 
 def test_entry_point_plugin_registers_and_broken_plugin_is_reported(installed_plugin):
