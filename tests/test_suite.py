@@ -53,7 +53,8 @@ def test_set_options_scopes():
     suite = parse(set_options={"model": {"lr": "1e-3"}, "dcgan": {"width": "4"}, "budget": {"steps": "7"}})
     ddpm, dcgan = suite.models
     assert dcgan.overrides == {"width": "4", "lr": "1e-3"} and ddpm.overrides["lr"] == "1e-3"
-    assert dcgan.budget.steps == 7
+    assert dcgan.budget.steps == 7 and ddpm.budget == Budget(steps=7, seconds=9, batch_size=4)
+    assert parse(set_options={"budget": {"seconds": "3"}}).models[0].budget.seconds == 3  # beats the model's 9
     with pytest.raises(GmbenchError, match="no model of suite 't' has a config key 'zzz'"):
         parse(set_options={"model": {"zzz": "1"}})
     with pytest.raises(GmbenchError, match="'vae' is neither a model of suite"):

@@ -54,10 +54,11 @@ class TimingSettings:
     warmup_steps: int = 10  # training steps excluded from throughput
     block_steps: int = 50  # steps per timed block (one host sync per block)
     sample_batch: int = 256  # batch size of timed sampling
+    sample_min_seconds: float = 1.0  # fast samplers time extra batches until this much is measured
 
     def __post_init__(self):
-        if self.warmup_steps < 0 or self.block_steps < 1 or self.sample_batch < 1:
-            raise ValueError("timing needs warmup_steps >= 0, block_steps >= 1, sample_batch >= 1")
+        if self.warmup_steps < 0 or self.block_steps < 1 or self.sample_batch < 1 or self.sample_min_seconds < 0:
+            raise ValueError("timing needs warmup_steps >= 0, block_steps >= 1, sample_batch >= 1, sample_min_seconds >= 0")
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,8 @@ def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | N
     if unknown:
         raise GmbenchError(f"{where}: unknown top-level keys {', '.join(sorted(unknown))}. Valid: {', '.join(sorted(_TOP_KEYS))}.")
     set_options = dict(set_options or {})
-    budget = apply_overrides(Budget(), {**_table(raw.get("budget", {}), f"{where} [budget]"), **set_options.pop("budget", {})}, f"{where} [budget]")
+    set_budget = set_options.pop("budget", {})  # --set budget.* wins over every budget in the file
+    budget = apply_overrides(Budget(), {**_table(raw.get("budget", {}), f"{where} [budget]"), **set_budget}, f"{where} [budget]")
     metrics = apply_overrides(MetricSettings(), {**_table(raw.get("metrics", {}), f"{where} [metrics]"), **set_options.pop("metrics", {})}, f"{where} [metrics]")
     timing = apply_overrides(TimingSettings(), {**_table(raw.get("timing", {}), f"{where} [timing]"), **set_options.pop("timing", {})}, f"{where} [timing]")
 
@@ -192,7 +194,8 @@ def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | N
         cls = MODELS.get(model)
         mwhere = f"{where} [models.{model}]"
         table = dict(_table(table, mwhere))
-        model_budget = apply_overrides(budget, _table(table.pop("budget", {}), f"{mwhere} budget"), f"{mwhere} budget")
+        model_budget = apply_overrides(budget, {**_table(table.pop("budget", {}), f"{mwhere} budget"), **set_budget},
+                                       f"{mwhere} budget")
         if cls.trainable and model_budget.steps is None and model_budget.seconds is None:
             raise GmbenchError(f"{mwhere}: no training budget; set steps or seconds in [budget] or in the model's budget.")
         variants = _variants(model, table.pop("variants", None), mwhere)
