@@ -171,20 +171,26 @@ class UNetDiffusion(GenerativeModel):
 
 
 @dataclass(frozen=True)
-class DDPMConfig:
-    num_timesteps: int = 1000
-    beta_start: float = 1e-4
-    beta_end: float = 0.02
+class UNetTrainingConfig:
+    """What both diffusion models share: the U-Net, its optimiser, EMA and speed options."""
+
     channels: tuple[int, ...] = (32, 64)  # U-Net widths per resolution (14, 7 with patch_size 2)
     patch_size: int = 2  # pixel-unshuffle stem: the U-Net runs at 14x14
     lr: float = 2e-3
     ema_decay: float = 0.999
     bf16: bool = False
     channels_last: bool = False
-    sampler: Literal["ddpm", "ddim"] = "ddim"
     sample_steps: int = 50
 
     sampling_fields = ("sampler", "sample_steps")
+
+
+@dataclass(frozen=True)
+class DDPMConfig(UNetTrainingConfig):
+    num_timesteps: int = 1000
+    beta_start: float = 1e-4
+    beta_end: float = 0.02
+    sampler: Literal["ddpm", "ddim"] = "ddim"
 
     def __post_init__(self):
         if not 1 <= self.sample_steps <= self.num_timesteps:
@@ -234,18 +240,9 @@ class DDPM(UNetDiffusion):
 
 
 @dataclass(frozen=True)
-class FlowMatchingConfig:
-    channels: tuple[int, ...] = (32, 64)
-    patch_size: int = 2
+class FlowMatchingConfig(UNetTrainingConfig):
     time_scale: float = 1000.0  # t in [0,1] is embedded as t * time_scale, the range DDPM's embedding sees
-    lr: float = 2e-3
-    ema_decay: float = 0.999
-    bf16: bool = False
-    channels_last: bool = False
     sampler: Literal["euler", "heun"] = "euler"
-    sample_steps: int = 50
-
-    sampling_fields = ("sampler", "sample_steps")
 
     def __post_init__(self):
         if self.sample_steps < 1:
