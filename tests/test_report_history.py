@@ -26,8 +26,8 @@ def test_history_orders_runs_by_start_time_and_names_commits(tmp_path, capsys):
         rows = [r for r in csv.DictReader(fh) if r["dataset"] == "mnist"]
     assert [r["run_id"] for r in rows] == ["quick-c", "quick-b", "quick-a"]
     assert float(rows[2]["mean"]) == pytest.approx(float(rows[1]["mean"]) * 0.5)
-    assert (out / "history-dcgan-train_throughput.png").stat().st_size > 0
-    assert (out / "history-dcgan-train_throughput.svg").stat().st_size > 0
+    for figure in ("png", "svg"):  # the plot was written, not empty
+        assert (out / f"history-dcgan-train_throughput.{figure}").stat().st_size
 
 
 def test_history_unknown_model_or_empty_folder_exit_2(tmp_path, capsys):
