@@ -6,11 +6,12 @@ QUALITY = (
     "classifier_accuracy_score",
 )
 PERFORMANCE = (
-    "train_throughput", "sample_throughput", "step_time", "peak_memory", "train_time", "sample_time",
+    "train_throughput", "sample_throughput", "step_time", "peak_memory", "sample_peak_memory",
+    "train_time", "sample_time", "job_time",
 )
 # Spreads measured inside one run and counts fixed by the configuration: reported, never gated.
 SPREAD = ("kid_std", "is_std", "step_time_iqr")
-SETTING = ("params", "nfe", "train_steps")
+SETTING = ("params", "nfe", "train_steps", "sample_batch")
 
 DEFAULT_TOLERANCE_PCT = {"performance": 10.0, "quality": 5.0}
 
