@@ -12,6 +12,9 @@ from gmbench.metrics.features import FeatureExtractor, extract
 from gmbench.metrics.fid import fid_from_features
 from gmbench.metrics.stats_cache import reference_stats
 from gmbench.registry import EXTRACTORS
+from tests.conftest import requires_mnist
+
+pytestmark = requires_mnist  # every test here reads MNIST
 
 
 @pytest.fixture

@@ -8,6 +8,9 @@ from PIL import Image
 
 from gmbench.cli import main
 from gmbench.data import load_dataset
+from tests.conftest import requires_mnist
+
+pytestmark = requires_mnist  # every test here reads MNIST
 
 
 @pytest.fixture

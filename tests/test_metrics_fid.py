@@ -8,6 +8,9 @@ import torch.nn.functional as F
 from gmbench.data import load_dataset
 from gmbench.errors import GmbenchError
 from gmbench.metrics.fid import fid_from_features, frechet_distance, gaussian_stats
+from tests.conftest import requires_mnist
+
+pytestmark = requires_mnist  # every test here reads MNIST
 
 
 def pooled_pixels(start: int, n: int) -> torch.Tensor:

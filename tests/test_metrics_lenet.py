@@ -13,6 +13,9 @@ from gmbench.metrics.features import extract
 from gmbench.metrics.fid import fid_from_features
 from gmbench.metrics.inception_score import inception_score
 from gmbench.metrics.lenet import SHIPPED_WEIGHTS, build_mnist_lenet, file_sha256, weights_manifest
+from tests.conftest import requires_mnist
+
+pytestmark = requires_mnist  # every test here reads MNIST
 
 
 @pytest.fixture(scope="module")

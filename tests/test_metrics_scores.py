@@ -13,6 +13,9 @@ from gmbench.metrics.classifier_scores import class_entropy
 from gmbench.metrics.inception_score import inception_score
 from gmbench.metrics.kid import kernel_inception_distance
 from gmbench.metrics.prdc import density_coverage, precision_recall
+from tests.conftest import requires_mnist
+
+pytestmark = requires_mnist  # every test here reads MNIST
 
 
 def pooled_pixels(start: int, n: int) -> torch.Tensor:
