@@ -48,9 +48,8 @@ class UNet(nn.Module):
 
     ``patch_size`` p > 1 folds p x p pixel blocks into channels first (pixel unshuffle, as a
     patchify stem) and unfolds them at the end, so the top level runs at H/p: 4x fewer FLOPs
-    for p = 2, the main speed lever on CPU. ``channels[i]`` is the width at resolution
-    H / p / 2**i; H/p must be divisible by 2**(len-1) (28 with p=1 and 3 levels; 14 with p=2
-    and 2 levels).
+    for p = 2, the main speed lever on CPU. ``channels[i]`` is the width at level i; each stride-2
+    downsampling rounds odd sizes up (14 -> 7 -> 4) and each upsampling returns to its skip's size.
     """
 
     def __init__(self, image_channels: int = 1, channels: tuple[int, ...] = (32, 64, 64), patch_size: int = 1):
@@ -99,6 +98,6 @@ class UNet(nn.Module):
         for j, block in enumerate(self.up):
             h = block(torch.cat([h, skips.pop()], dim=1), temb)  # [B,ci,H/2^i,W/2^i]
             if j < len(self.upsample):
-                h = self.upsample[j](F.interpolate(h, scale_factor=2.0, mode="nearest"))  # [B,c(i-1),2x,2x]
+                h = self.upsample[j](F.interpolate(h, size=skips[-1].shape[-2:], mode="nearest"))  # [B,c(i-1),H/2^(i-1),W/2^(i-1)]
         out = self.out(F.silu(self.out_norm(h)))  # [B,C*p*p,H,W]
         return F.pixel_shuffle(out, self.patch_size) if self.patch_size > 1 else out  # [B,C,H*p,W*p]
