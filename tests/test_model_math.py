@@ -205,3 +205,34 @@ def test_sinusoidal_embedding():
     freqs = [1.0, 10000 ** -0.5]
     expected = torch.tensor([[0, 0, 1, 1], [math.sin(2 * freqs[0]), math.sin(2 * freqs[1]), math.cos(2 * freqs[0]), math.cos(2 * freqs[1])]])
     assert torch.allclose(emb.double(), expected, atol=1e-6)
+
+
+def test_training_noise_levels_uniform_and_logit_normal():
+    torch.manual_seed(0)
+    n = 20000
+    t = dm.flow_training_times(n, "uniform", torch.device("cpu"))
+    assert 0 <= t.min() and t.max() < 1 and abs(t.mean() - 0.5) < 0.01
+    logit = torch.logit(dm.flow_training_times(n, "logit-normal", torch.device("cpu")).double())
+    assert abs(logit.mean()) < 0.03 and abs(logit.std() - 1) < 0.03  # t = sigmoid(N(0,1))
+
+    alpha_bars = torch.cumprod(1 - dm.linear_beta_schedule(1000), 0)
+    log_snr = (alpha_bars / (1 - alpha_bars)).log()  # [T], decreasing
+    steps = dm.ddpm_training_timesteps(log_snr, n, "uniform")
+    assert steps.dtype == torch.int64 and steps.min() == 0 and steps.max() == 999
+    steps = dm.ddpm_training_timesteps(log_snr, n, "logit-normal")
+    assert steps.dtype == torch.int64 and 0 <= steps.min() and steps.max() <= 999
+    # each draw lands on the first timestep at or below it, so the sampled logSNRs follow N(0, 2^2)
+    # to within one step of the schedule (at most 0.05 in logSNR where the draws are dense)
+    q = torch.tensor([0.1, 0.25, 0.5, 0.75, 0.9], dtype=torch.float64)
+    expected = 2.0 * math.sqrt(2) * torch.erfinv(2 * q - 1)  # N(0, 4) quantiles
+    assert torch.allclose(torch.quantile(log_snr[steps], q), expected, atol=0.1)
+
+
+def test_unet_levels_need_not_halve_evenly():
+    """14 -> 7 -> 4 (patch 2, three levels) and 7 -> 4 (patch 4): each upsampling returns to its skip's size."""
+    from gmbench.models.blocks import UNet
+
+    x, t = torch.randn(2, 1, 28, 28, dtype=torch.float32), torch.tensor([3.0, 500.0], dtype=torch.float32)
+    for channels, patch in [((8, 8, 8), 2), ((8, 8), 4), ((8, 8, 8), 1)]:
+        net = UNet(1, channels, patch).float()
+        assert net(x, t).shape == (2, 1, 28, 28), (channels, patch)
