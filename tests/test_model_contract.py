@@ -77,6 +77,20 @@ def test_model_contract(name):
     check_contract(MODELS.get(name))
 
 
+OPTIONS_THE_SUITES_USE = [
+    ("gan-mlp", {"batch_norm_g": True}),
+    ("ddpm", {"noise_sampling": "logit-normal", "channels": (8, 8, 8), "sampler": "ddpm"}),
+    ("flow-matching", {"noise_sampling": "logit-normal", "sampler": "heun"}),
+]
+
+
+@pytest.mark.parametrize("name,overrides", OPTIONS_THE_SUITES_USE)
+def test_model_contract_with_options(name, overrides):
+    """Config options that change a network, its loss or its sampler keep the contract."""
+    base = MODELS.get(name)
+    check_contract(type(base.__name__, (base,), {"tiny_overrides": {**base.tiny_overrides, **overrides}}))
+
+
 PLUGIN_SOURCE = textwrap.dedent('''
     from dataclasses import dataclass
     import torch

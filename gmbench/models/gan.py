@@ -51,15 +51,16 @@ def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Ten
 
 # --- networks -------------------------------------------------------------------------------------
 class MLPGenerator(nn.Module):
-    """z -> 256 -> 512 -> prod(image_shape), LeakyReLU(0.2) hidden units, tanh output."""
+    """z -> 256 -> 512 -> prod(image_shape), LeakyReLU(0.2) hidden units (optionally batch-normed), tanh output."""
 
-    def __init__(self, z_dim: int, hidden: tuple[int, int], image_shape: tuple[int, int, int]):
+    def __init__(self, z_dim: int, hidden: tuple[int, int], image_shape: tuple[int, int, int], batch_norm: bool = False):
         super().__init__()
         self.image_shape = image_shape
         out = image_shape[0] * image_shape[1] * image_shape[2]
+        norm = nn.BatchNorm1d if batch_norm else (lambda _: nn.Identity())
         self.net = nn.Sequential(
-            nn.Linear(z_dim, hidden[0]), nn.LeakyReLU(0.2, True),
-            nn.Linear(hidden[0], hidden[1]), nn.LeakyReLU(0.2, True),
+            nn.Linear(z_dim, hidden[0]), norm(hidden[0]), nn.LeakyReLU(0.2, True),
+            nn.Linear(hidden[0], hidden[1]), norm(hidden[1]), nn.LeakyReLU(0.2, True),
             nn.Linear(hidden[1], out), nn.Tanh(),
         )
 
@@ -164,6 +165,7 @@ class GANMLPConfig:
     z_dim: int = 100
     hidden_g: tuple[int, int] = (256, 512)
     hidden_d: tuple[int, int] = (512, 256)
+    batch_norm_g: bool = False  # batch norm on G's hidden layers (as in Radford et al. 2016)
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
@@ -174,7 +176,9 @@ class GANMLP(NonSaturatingGAN):
     """The fully connected GAN of Goodfellow et al. 2014, trained the way that works: G 100 -> 256 ->
     512 -> 784 with tanh output (data in [-1,1]), D 784 -> 512 -> 256 -> 1, LeakyReLU(0.2) in both,
     non-saturating generator loss, Adam(2e-4, betas 0.5/0.999) as in Radford et al. 2016.
-    The CPU quick suite raises lr to 5e-4: at 2e-4, 2,000 steps still gave speckled digits."""
+    ``batch_norm_g`` adds batch norm to G's two hidden layers (off by default). The CPU quick suite
+    turns it on and raises lr to 5e-4: in 30 s of training, both gave more varied digits (fid 398
+    against 422 at lr 5e-4 alone; 558 at 2e-4), though all three stayed speckled."""
 
     Config = GANMLPConfig
     tiny_overrides = {"hidden_g": (16, 16), "hidden_d": (16, 16), "z_dim": 8}
@@ -182,7 +186,7 @@ class GANMLP(NonSaturatingGAN):
     def __init__(self, config: GANMLPConfig | None = None, image_shape=(1, 28, 28)):
         super().__init__(config, image_shape)
         c = self.config
-        self.generator = MLPGenerator(c.z_dim, c.hidden_g, self.image_shape)
+        self.generator = MLPGenerator(c.z_dim, c.hidden_g, self.image_shape, c.batch_norm_g)
         self.discriminator = MLPDiscriminator(c.hidden_d, self.image_shape)
         self._build_optimizers()
 
