@@ -139,3 +139,10 @@ def test_third_party_model_through_entry_point(install_plugin):
         check_contract(MODELS.get("toy-plugin-model"))
     finally:
         MODELS.unregister("toy-plugin-model")
+
+
+@pytest.mark.parametrize("name", [n for n in MODELS.names() if MODELS.get(n).image_size is not None])
+def test_models_built_for_one_size_refuse_others(name):
+    cls = MODELS.get(name)
+    with pytest.raises(ValueError, match="is built for 28x28 images, got 32x32"):
+        cls(cls.tiny_config(), image_shape=(1, 32, 32))

@@ -29,6 +29,8 @@ class GenerativeModel(nn.Module):
     # Config overrides that make the model tiny enough for the contract test on 2 CPU cores
     # (see ``tiny_config``); a model whose defaults are already tiny leaves it empty.
     tiny_overrides: ClassVar[dict] = {}
+    # (H, W) the networks are built for, checked on construction; None accepts any image size.
+    image_size: ClassVar[tuple[int, int] | None] = None
 
     def __init__(self, config=None, image_shape: tuple[int, int, int] = (1, 28, 28)):
         super().__init__()
@@ -38,6 +40,9 @@ class GenerativeModel(nn.Module):
             raise TypeError(f"{type(self).__name__} expects a {self.Config.__name__}, got {type(config).__name__}")
         self.config = config
         self.image_shape = tuple(image_shape)
+        if self.image_size is not None and self.image_shape[1:] != self.image_size:
+            raise ValueError(f"{type(self).__name__} is built for {self.image_size[0]}x{self.image_size[1]} images, "
+                             f"got {self.image_shape[1]}x{self.image_shape[2]}")
 
     # --- the contract -------------------------------------------------------------------------
     def train_step(self, x: Tensor) -> dict[str, Tensor]:

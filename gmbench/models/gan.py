@@ -207,12 +207,11 @@ class DCGAN(NonSaturatingGAN):
 
     Config = DCGANConfig
     tiny_overrides = {"width": 4, "z_dim": 8}
+    image_size = (28, 28)
 
     def __init__(self, config: DCGANConfig | None = None, image_shape=(1, 28, 28)):
         super().__init__(config, image_shape)
         c = self.config
-        if tuple(image_shape[1:]) != (28, 28):
-            raise ValueError("dcgan is built for 28x28 images")
         self.generator = DCGANGenerator(c.z_dim, c.width, image_shape[0])
         self.discriminator = DCGANDiscriminator(c.width, image_shape[0])
         self._build_optimizers()
@@ -249,12 +248,11 @@ class WGANGP(AdversarialModel):
 
     Config = WGANGPConfig
     tiny_overrides = {"width": 4, "z_dim": 8, "n_critic": 2}
+    image_size = (28, 28)
 
     def __init__(self, config: WGANGPConfig | None = None, image_shape=(1, 28, 28)):
         super().__init__(config, image_shape)
         c = self.config
-        if tuple(image_shape[1:]) != (28, 28):
-            raise ValueError("wgan-gp is built for 28x28 images")
         self.generator = DCGANGenerator(c.z_dim, c.width, image_shape[0])
         self.critic = DCGANDiscriminator(c.width, image_shape[0], batch_norm=False)
         self.opt_g = self._adam(self.generator)

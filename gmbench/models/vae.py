@@ -110,12 +110,11 @@ class VAE(GenerativeModel):
     family = "vae"
     Config = VAEConfig
     tiny_overrides = {"latent_dim": 4, "width": 4}
+    image_size = (28, 28)
 
     def __init__(self, config: VAEConfig | None = None, image_shape=(1, 28, 28)):
         super().__init__(config, image_shape)
         c = self.config
-        if tuple(image_shape[1:]) != (28, 28):
-            raise ValueError(f"{type(self).__name__} is built for 28x28 images")
         self.encoder = ConvEncoder(image_shape[0], c.width, c.latent_dim)
         self.decoder = ConvDecoder(image_shape[0], c.width, c.latent_dim)
         self.opt = torch.optim.Adam([*self.encoder.parameters(), *self.decoder.parameters()], lr=c.lr)
