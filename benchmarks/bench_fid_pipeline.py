@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
+from gmbench.bench.timing import sync
 from gmbench.data import load_dataset
 from gmbench.metrics import build_extractor
 from gmbench.metrics.features import extract
@@ -34,11 +35,6 @@ class FeaturesOnly(nn.Module):
         return self.extractor(images)[0]  # [B,D]
 
 
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def gmbench_fid(extractor, fake, real, batch_size: int) -> float:
     return fid_from_features(extract(extractor, fake, batch_size)[0], extract(extractor, real, batch_size)[0])
 
@@ -53,10 +49,10 @@ def torchmetrics_fid(extractor, fake, real, batch_size: int, device: torch.devic
 
 
 def timed(fn, device: torch.device) -> tuple[float, float]:
-    synchronize(device)
+    sync(device)
     start = time.perf_counter()
     value = fn()
-    synchronize(device)
+    sync(device)
     return time.perf_counter() - start, value
 
 

@@ -16,18 +16,14 @@ import warnings
 
 import torch
 
-from fid_inception_mnist import frechet_distance, statistics
+from gmbench.bench.timing import sync
 from gmbench.data import load_dataset
 from gmbench.metrics.features import extract
+from gmbench.metrics.fid import fid_from_features
 from gmbench.metrics.inception_weights import find_weights
 from gmbench.registry import EXTRACTORS
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
-
-
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def images_per_second(run, images: torch.Tensor, dtype: torch.dtype, repeats: int) -> float:
@@ -35,11 +31,11 @@ def images_per_second(run, images: torch.Tensor, dtype: torch.dtype, repeats: in
     device = images.device
     best = float("inf")
     for i in range(repeats + 1):
-        _synchronize(device)
+        sync(device)
         start = time.perf_counter()
         with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
             run(images)
-        _synchronize(device)
+        sync(device)
         best = best if i == 0 else min(best, time.perf_counter() - start)
     return len(images) / best
 
@@ -79,10 +75,9 @@ def main() -> None:
         distances = {}
         for dtype in dtypes:
             start = time.perf_counter()
-            stats = [statistics(extract(native, x, batch_size=args.batch, dtype=dtype)[0]) for x in (train, test)]
-            distances[dtype], method = frechet_distance(*stats[0], *stats[1])
+            distances[dtype] = fid_from_features(*(extract(native, x, batch_size=args.batch, dtype=dtype)[0] for x in (train, test)))
             print(f"{dtype}: Frechet distance train[:{args.fid_images}] vs test[:{args.fid_images}] = {distances[dtype]:.4f} "
-                  f"({time.perf_counter() - start:.0f} s) [{method}]")
+                  f"({time.perf_counter() - start:.0f} s)")
         for dtype in dtypes[1:]:
             print(f"{dtype} vs {dtypes[0]} Frechet distance: relative difference "
                   f"{(distances[dtype] - distances[dtypes[0]]) / distances[dtypes[0]]:+.2e}")

@@ -15,28 +15,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import scipy.linalg
 import torch
 
 from gmbench.data import load_dataset
 from gmbench.metrics.features import extract
+from gmbench.metrics.fid import fid_from_features
 from gmbench.registry import EXTRACTORS
-
-
-def frechet_distance(mu1, sigma1, mu2, sigma2) -> tuple[float, str]:
-    """gmbench's Fréchet distance where it exists, else pytorch-fid's formula with scipy.linalg.sqrtm."""
-    try:
-        from gmbench.metrics.fid import frechet_distance as gmbench_fd
-    except ImportError:
-        covmean = scipy.linalg.sqrtm(sigma1 @ sigma2, disp=False)[0].real
-        value = ((mu1 - mu2) ** 2).sum() + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean)
-        return float(value), "scipy.linalg.sqrtm (gmbench.metrics.fid not in this tree)"
-    return float(gmbench_fd(mu1, sigma1, mu2, sigma2)), "gmbench.metrics.fid.frechet_distance"
-
-
-def statistics(features: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    f = features.numpy()  # [N,D] float64
-    return f.mean(0), np.cov(f, rowvar=False)
 
 
 def main() -> None:
@@ -59,8 +43,7 @@ def main() -> None:
     else:
         n = args.n
         features = extract_both_splits(args)
-    value, method = frechet_distance(*statistics(features["train"][:n]), *statistics(features["test"][:n]))
-    print(f"Frechet distance {value:.4f}  [{method}]")
+    print(f"Frechet distance {fid_from_features(features['train'][:n], features['test'][:n]):.4f}")
 
 
 def extract_both_splits(args) -> dict[str, torch.Tensor]:
