@@ -228,6 +228,69 @@ def test_training_noise_levels_uniform_and_logit_normal():
     assert torch.allclose(torch.quantile(log_snr[steps], q), expected, atol=0.1)
 
 
+def _linear_log_snr() -> torch.Tensor:
+    alpha_bars = torch.cumprod(1 - dm.linear_beta_schedule(1000), 0)
+    return (alpha_bars / (1 - alpha_bars)).log()  # [T], decreasing from +9.2 to -10.1
+
+
+@pytest.mark.parametrize("mode", ["uniform", "logit-normal", "mixed"])
+def test_noise_level_probabilities_match_the_samplers(mode):
+    """The bin probabilities are those of the training draws: 400k draws, 10 bins, within 5 sigma."""
+    torch.manual_seed(0)
+    n, log_snr = 400_000, _linear_log_snr()
+    probs = dm.ddpm_timestep_probs(log_snr, mode, 0.3)  # [1000]
+    counts = torch.bincount(dm.ddpm_training_timesteps(log_snr, n, mode, 0.3), minlength=1000)
+    flow_probs = dm.flow_time_bin_probs(1000, mode, 0.3)  # [1000]
+    flow_counts = torch.histc(dm.flow_training_times(n, mode, torch.device("cpu"), 0.3).double(), 1000, 0, 1)
+    for p, c in ((probs, counts), (flow_probs, flow_counts)):
+        assert p.sum().item() == pytest.approx(1, abs=1e-12) and (p >= 0).all()
+        p10, f10 = p.view(10, 100).sum(1), c.view(10, 100).sum(1).double() / n
+        assert ((f10 - p10).abs() <= 5 * (p10 * (1 - p10) / n).sqrt() + 1e-9).all(), (mode, p10, f10)
+
+
+def test_logit_normal_timestep_probabilities_known_answers():
+    """Closed forms under logSNR ~ N(0, 4) on the linear schedule: t >= 900 iff the draw is below
+    logSNR[899], t <= 20 iff it is at or above logSNR[20] (issue 9: 1 in ~50,000 and 1 in ~180)."""
+    log_snr = _linear_log_snr()
+    probs = dm.ddpm_timestep_probs(log_snr, "logit-normal")
+    phi = lambda v: 0.5 * (1 + math.erf(v / 2 / math.sqrt(2)))  # noqa: E731 - CDF of N(0, 4)
+    assert probs[900:].sum().item() == pytest.approx(phi(log_snr[899].item()), rel=1e-9)
+    assert probs[:21].sum().item() == pytest.approx(1 - phi(log_snr[20].item()), rel=1e-9)
+    assert 1 / 60_000 < probs[900:].sum() < 1 / 40_000 and 1 / 200 < probs[:21].sum() < 1 / 160
+    uniform = dm.ddpm_timestep_probs(log_snr, "uniform")
+    assert torch.equal(uniform, torch.full((1000,), 1e-3, dtype=torch.float64))
+    mixed = dm.ddpm_timestep_probs(log_snr, "mixed", 0.25)
+    assert torch.allclose(mixed, 0.25 * uniform + 0.75 * probs, rtol=1e-12, atol=0)
+
+
+NOISE_LEVEL_FLOOR = 1e-4  # per bin of 1000: a tenth of what uniform sampling gives each timestep
+
+
+def test_shipped_suites_train_every_noise_level_a_sampler_visits():
+    """Every diffusion model of the built-in suites puts at least NOISE_LEVEL_FLOOR on each of the 1000
+    DDPM timesteps (flow matching: each of 1000 bins of t). Pure logit-normal does not: its noisiest
+    tenth gets 2e-5 in all, which is what left DDIM drawing blobs."""
+    from gmbench.bench.suite import SUITES_DIR, load_suite
+    from gmbench.config import apply_overrides
+    from gmbench.registry import MODELS, ensure_loaded
+
+    ensure_loaded()
+    assert dm.ddpm_timestep_probs(_linear_log_snr(), "logit-normal").min() < NOISE_LEVEL_FLOOR
+    checked = 0
+    for path in sorted(SUITES_DIR.glob("*.toml")):
+        for entry in load_suite(str(path)).models:
+            cls = MODELS.get(entry.name)
+            if cls.family != "diffusion":
+                continue
+            model = cls(apply_overrides(cls.Config(), entry.overrides))
+            c = model.config
+            probs = (dm.ddpm_timestep_probs(model.log_snr, c.noise_sampling, c.uniform_fraction) if hasattr(model, "log_snr")
+                     else dm.flow_time_bin_probs(1000, c.noise_sampling, c.uniform_fraction))
+            assert probs.min() >= NOISE_LEVEL_FLOOR, (path.stem, entry.name, probs.min().item())
+            checked += 1
+    assert checked >= 2
+
+
 def test_unet_levels_need_not_halve_evenly():
     """14 -> 7 -> 4 (patch 2, three levels) and 7 -> 4 (patch 4): each upsampling returns to its skip's size."""
     from gmbench.models.blocks import UNet

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from gmbench.models.base import GenerativeModel
 from gmbench.models.blocks import UNet
+from gmbench.models.ema import ema_decay_at, ema_update
 from gmbench.registry import register_model
 
 Denoiser = Callable[[Tensor, Tensor], Tensor]  # (x [B,C,H,W], t [B]) -> [B,C,H,W]
@@ -126,29 +127,60 @@ def logit_normal_log_snr(n: int, device: torch.device) -> Tensor:
     return 2.0 * torch.randn(n, device=device)
 
 
-def flow_training_times(n: int, noise_sampling: str, device: torch.device) -> Tensor:
-    """t [n] in (0,1) for the flow-matching loss: U[0,1] ("uniform") or sigmoid(N(0,1)) ("logit-normal")."""
+def _mix_uniform(draws: Tensor, uniform: Callable[[], Tensor], uniform_fraction: float) -> Tensor:
+    """Replace each draw [n] by one of ``uniform()`` [n] with probability ``uniform_fraction``."""
+    pick = torch.rand(draws.shape, device=draws.device) < uniform_fraction  # [n]
+    return torch.where(pick, uniform(), draws)
+
+
+def flow_training_times(n: int, noise_sampling: str, device: torch.device, uniform_fraction: float = 0.0) -> Tensor:
+    """t [n] in (0,1) for the flow-matching loss: U[0,1] ("uniform"), sigmoid(N(0,1)) ("logit-normal"),
+    or ("mixed") U[0,1] with probability ``uniform_fraction`` and sigmoid(N(0,1)) otherwise."""
     if noise_sampling == "uniform":
         return torch.rand(n, device=device)
-    return torch.sigmoid(0.5 * logit_normal_log_snr(n, device))  # logSNR = 2 logit(t)
+    t = torch.sigmoid(0.5 * logit_normal_log_snr(n, device))  # logSNR = 2 logit(t)
+    return _mix_uniform(t, lambda: torch.rand(n, device=device), uniform_fraction) if noise_sampling == "mixed" else t
 
 
-def ddpm_training_timesteps(log_snr: Tensor, n: int, noise_sampling: str) -> Tensor:
-    """Timesteps t [n] (int64) for the DDPM loss: uniform on {0..T-1} (Ho et al.), or ("logit-normal")
-    the first timestep whose logSNR is at or below a draw of logSNR ~ N(0, 2^2). log_snr: [T], decreasing."""
+def ddpm_training_timesteps(log_snr: Tensor, n: int, noise_sampling: str, uniform_fraction: float = 0.0) -> Tensor:
+    """Timesteps t [n] (int64) for the DDPM loss: uniform on {0..T-1} (Ho et al.); ("logit-normal") the
+    first timestep whose logSNR is at or below a draw of logSNR ~ N(0, 2^2); or ("mixed") uniform with
+    probability ``uniform_fraction`` and logit-normal otherwise. log_snr: [T], decreasing."""
+    T, device = len(log_snr), log_snr.device
     if noise_sampling == "uniform":
-        return torch.randint(0, len(log_snr), (n,), device=log_snr.device)
-    return torch.searchsorted(-log_snr, -logit_normal_log_snr(n, log_snr.device)).clamp(max=len(log_snr) - 1)
+        return torch.randint(0, T, (n,), device=device)
+    t = torch.searchsorted(-log_snr, -logit_normal_log_snr(n, device)).clamp(max=T - 1)  # [n]
+    return _mix_uniform(t, lambda: torch.randint(0, T, (n,), device=device), uniform_fraction) if noise_sampling == "mixed" else t
+
+
+def _mixture_bin_probs(log_snr_edges: Tensor, noise_sampling: str, uniform_fraction: float) -> Tensor:
+    """Probabilities of the bins between consecutive logSNR edges (float64 [K+1], monotone, from an
+    infinite end to the other): the uniform component gives each bin 1/K, the logit-normal one
+    P(edge_i, edge_i+1) under logSNR ~ N(0, 2^2). Returns [K]."""
+    k = len(log_snr_edges) - 1
+    cdf = torch.special.ndtr(log_snr_edges.double() / 2)  # [K+1]
+    logit_normal = (cdf[1:] - cdf[:-1]).abs()  # [K]
+    uniform = torch.full((k,), 1.0 / k, dtype=torch.float64)
+    weight = {"uniform": 1.0, "logit-normal": 0.0}.get(noise_sampling, uniform_fraction)
+    return weight * uniform + (1 - weight) * logit_normal
+
+
+def ddpm_timestep_probs(log_snr: Tensor, noise_sampling: str, uniform_fraction: float = 0.0) -> Tensor:
+    """P(t = k) for k = 0..T-1 under ``ddpm_training_timesteps``: float64 [T]. Timestep k collects the
+    logSNR draws d with log_snr[k] <= d < log_snr[k-1]; timestep 0 every d >= log_snr[0], and T-1
+    (the clamp) every d < log_snr[T-2]."""
+    inf = torch.tensor([float("inf")], dtype=torch.float64)
+    edges = torch.cat([inf, log_snr.double().cpu()[:-1], -inf])  # [T+1], decreasing
+    return _mixture_bin_probs(edges, noise_sampling, uniform_fraction)
+
+
+def flow_time_bin_probs(bins: int, noise_sampling: str, uniform_fraction: float = 0.0) -> Tensor:
+    """P(t in [i/bins, (i+1)/bins)) for i = 0..bins-1 under ``flow_training_times``: float64 [bins]."""
+    t = torch.linspace(0, 1, bins + 1, dtype=torch.float64)  # [bins+1]
+    return _mixture_bin_probs(2 * torch.logit(t), noise_sampling, uniform_fraction)  # logit(0) = -inf, logit(1) = inf
 
 
 # --- models ---------------------------------------------------------------------------------------
-def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    """ema <- decay * ema + (1 - decay) * model, parameter by parameter (no host sync)."""
-    with torch.no_grad():
-        for e, p in zip(ema.parameters(), model.parameters()):
-            e.lerp_(p, 1.0 - decay)
-
-
 class UNetDiffusion(GenerativeModel):
     """Shared training loop of the U-Net models: Adam, gradient clipping at 1, optional bf16 autocast
     and channels_last, EMA of the weights (decay warmed up as min(decay, (1+n)/(10+n)) so short runs
@@ -189,7 +221,7 @@ class UNetDiffusion(GenerativeModel):
         grad_norm = nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
         self.opt.step()
         self.steps_done += 1
-        ema_update(self.ema, self.net, min(self.config.ema_decay, (1 + self.steps_done) / (10 + self.steps_done)))
+        ema_update(self.ema, self.net, ema_decay_at(self.steps_done, self.config.ema_decay))
         return {"loss": loss.detach().float(), "grad_norm": grad_norm.detach()}
 
 
@@ -204,7 +236,12 @@ class UNetTrainingConfig:
     bf16: bool = False
     channels_last: bool = False
     sample_steps: int = 50
-    noise_sampling: Literal["uniform", "logit-normal"] = "uniform"
+    noise_sampling: Literal["uniform", "logit-normal", "mixed"] = "uniform"
+    uniform_fraction: float = 0.2  # "mixed": the share of training noise levels drawn uniformly
+
+    def __post_init__(self):
+        if not 0 <= self.uniform_fraction <= 1:
+            raise ValueError(f"uniform_fraction must be in [0, 1], got {self.uniform_fraction}")
 
     sampling_fields = ("sampler", "sample_steps")
 
@@ -217,6 +254,7 @@ class DDPMConfig(UNetTrainingConfig):
     sampler: Literal["ddpm", "ddim"] = "ddim"
 
     def __post_init__(self):
+        super().__post_init__()
         if not 1 <= self.sample_steps <= self.num_timesteps:
             raise ValueError(f"sample_steps must be in [1, num_timesteps={self.num_timesteps}], got {self.sample_steps}")
 
@@ -255,7 +293,8 @@ class DDPM(UNetDiffusion):
         self.register_buffer("log_snr", (alpha_bars / (1 - alpha_bars)).log().float(), persistent=False)  # [T], decreasing
 
     def loss(self, x: Tensor) -> Tensor:
-        t = ddpm_training_timesteps(self.log_snr, x.shape[0], self.config.noise_sampling)  # [B]
+        c = self.config
+        t = ddpm_training_timesteps(self.log_snr, x.shape[0], c.noise_sampling, c.uniform_fraction)  # [B]
         noise = torch.randn_like(x)  # [B,C,H,W]
         x_t = q_sample(x, self.alpha_bars[t], noise)  # [B,C,H,W]
         return F.mse_loss(self.net(x_t, t.float()).float(), noise)
@@ -278,6 +317,7 @@ class FlowMatchingConfig(UNetTrainingConfig):
     sampler: Literal["euler", "heun"] = "euler"
 
     def __post_init__(self):
+        super().__post_init__()
         if self.sample_steps < 1:
             raise ValueError(f"sample_steps must be >= 1, got {self.sample_steps}")
 
@@ -300,7 +340,8 @@ class FlowMatching(UNetDiffusion):
         return self.ema_model(x, t * self.config.time_scale)
 
     def loss(self, x: Tensor) -> Tensor:
-        t = flow_training_times(x.shape[0], self.config.noise_sampling, x.device)  # [B]
+        c = self.config
+        t = flow_training_times(x.shape[0], c.noise_sampling, x.device, c.uniform_fraction)  # [B]
         noise = torch.randn_like(x)  # [B,C,H,W]
         x_t = flow_interpolate(noise, x, t)  # [B,C,H,W]
         return F.mse_loss(self.net(x_t, t * self.config.time_scale).float(), flow_target_velocity(noise, x))
