@@ -49,18 +49,25 @@ def posterior_mean_variance(x0: Tensor, x_t: Tensor, alpha_bar_t: Tensor, alpha_
     return mean, (1 - alpha_bar_prev) / (1 - alpha_bar_t) * beta
 
 
-def ddpm_step(x_t: Tensor, eps: Tensor, alpha_bar_t: Tensor, alpha_bar_prev: Tensor, noise: Tensor | None) -> Tensor:
+def _x0_hat(x_t: Tensor, eps: Tensor, alpha_bar_t: Tensor, clip_sample: bool) -> Tensor:
+    """predict_x0, clipped to [-1,1] when ``clip_sample`` (diffusers' clip_sample, clip_sample_range 1)."""
+    x0 = predict_x0(x_t, eps, alpha_bar_t)  # [B,C,H,W]
+    return x0.clamp(-1, 1) if clip_sample else x0
+
+
+def ddpm_step(x_t: Tensor, eps: Tensor, alpha_bar_t: Tensor, alpha_bar_prev: Tensor, noise: Tensor | None,
+              clip_sample: bool = True) -> Tensor:
     """Ancestral step x_t -> x_prev ~ p(x_prev | x_t) = q(x_prev | x_t, x0_hat), x0_hat clipped to
-    [-1,1] as in Ho et al.'s code, variance beta_tilde; ``noise`` None on the last step."""
-    x0 = predict_x0(x_t, eps, alpha_bar_t).clamp(-1, 1)
-    mean, var = posterior_mean_variance(x0, x_t, alpha_bar_t, alpha_bar_prev)
+    [-1,1] by default as in Ho et al.'s code, variance beta_tilde (diffusers' DDPMScheduler,
+    variance_type="fixed_small"); ``noise`` None on the last step."""
+    mean, var = posterior_mean_variance(_x0_hat(x_t, eps, alpha_bar_t, clip_sample), x_t, alpha_bar_t, alpha_bar_prev)
     return mean if noise is None else mean + var.sqrt() * noise
 
 
-def ddim_step(x_t: Tensor, eps: Tensor, alpha_bar_t: Tensor, alpha_bar_prev: Tensor) -> Tensor:
+def ddim_step(x_t: Tensor, eps: Tensor, alpha_bar_t: Tensor, alpha_bar_prev: Tensor, clip_sample: bool = True) -> Tensor:
     """Deterministic DDIM step (eta = 0, Song et al. 2021 eq. 12): sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev) eps,
-    with x0_hat clipped to [-1,1] (diffusers' DDIMScheduler default, clip_sample=True)."""
-    return alpha_bar_prev.sqrt() * predict_x0(x_t, eps, alpha_bar_t).clamp(-1, 1) + (1 - alpha_bar_prev).sqrt() * eps
+    with x0_hat clipped to [-1,1] by default (diffusers' DDIMScheduler default, clip_sample=True)."""
+    return alpha_bar_prev.sqrt() * _x0_hat(x_t, eps, alpha_bar_t, clip_sample) + (1 - alpha_bar_prev).sqrt() * eps
 
 
 def sampling_timesteps(num_timesteps: int, steps: int) -> Tensor:
@@ -69,7 +76,7 @@ def sampling_timesteps(num_timesteps: int, steps: int) -> Tensor:
 
 
 def sample_ddpm_family(model: Denoiser, x: Tensor, alpha_bars: Tensor, steps: int, sampler: str,
-                       generator: torch.Generator | None = None) -> Tensor:
+                       generator: torch.Generator | None = None, clip_sample: bool = True) -> Tensor:
     """Run ``sampler`` ("ddpm" ancestral or "ddim") from x = x_T [B,C,H,W] over ``steps`` timesteps;
     one model evaluation per step. alpha_bars: [T] on x's device."""
     ts = sampling_timesteps(len(alpha_bars), steps).tolist()
@@ -79,11 +86,11 @@ def sample_ddpm_family(model: Denoiser, x: Tensor, alpha_bars: Tensor, steps: in
         a_prev = alpha_bars[ts[i + 1]] if i + 1 < len(ts) else one
         eps = model(x, torch.full((x.shape[0],), t, device=x.device, dtype=torch.float32))  # [B,C,H,W]
         if sampler == "ddim":
-            x = ddim_step(x, eps, a_t, a_prev)
+            x = ddim_step(x, eps, a_t, a_prev, clip_sample)
         else:
             last = i + 1 == len(ts)
             noise = None if last else torch.randn(x.shape, generator=generator, device=x.device)
-            x = ddpm_step(x, eps, a_t, a_prev, noise)
+            x = ddpm_step(x, eps, a_t, a_prev, noise, clip_sample)
     return x
 
 
@@ -215,6 +222,9 @@ class DDPMConfig(UNetTrainingConfig):
     beta_start: float = 1e-4
     beta_end: float = 0.02
     sampler: Literal["ddpm", "ddim"] = "ddim"
+    clip_sample: bool = True  # clip x0_hat to [-1,1] in each step (both samplers), as diffusers' clip_sample
+
+    sampling_fields = UNetTrainingConfig.sampling_fields + ("clip_sample",)
 
     def __post_init__(self):
         if not 1 <= self.sample_steps <= self.num_timesteps:
@@ -268,7 +278,7 @@ class DDPM(UNetDiffusion):
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         c = self.config
         x = self.randn(n, *self.image_shape, generator=generator)  # [n,C,H,W] = x_T
-        x = sample_ddpm_family(self.ema_model, x, self.alpha_bars, c.sample_steps, c.sampler, generator)
+        x = sample_ddpm_family(self.ema_model, x, self.alpha_bars, c.sample_steps, c.sampler, generator, c.clip_sample)
         return x.clamp(-1, 1)
 
 
