@@ -78,7 +78,7 @@ def sampling_timesteps(num_timesteps: int, steps: int) -> Tensor:
 def sample_ddpm_family(model: Denoiser, x: Tensor, alpha_bars: Tensor, steps: int, sampler: str,
                        generator: torch.Generator | None = None, clip_sample: bool = True) -> Tensor:
     """Run ``sampler`` ("ddpm" ancestral or "ddim") from x = x_T [B,C,H,W] over ``steps`` timesteps;
-    one model evaluation per step. alpha_bars: [T] on x's device."""
+    one model evaluation per step. alpha_bars: [T] on x's device. The ancestral sampler's noise has x's dtype."""
     ts = sampling_timesteps(len(alpha_bars), steps).tolist()
     one = torch.ones((), dtype=alpha_bars.dtype, device=alpha_bars.device)
     for i, t in enumerate(ts):
@@ -89,7 +89,7 @@ def sample_ddpm_family(model: Denoiser, x: Tensor, alpha_bars: Tensor, steps: in
             x = ddim_step(x, eps, a_t, a_prev, clip_sample)
         else:
             last = i + 1 == len(ts)
-            noise = None if last else torch.randn(x.shape, generator=generator, device=x.device)
+            noise = None if last else torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
             x = ddpm_step(x, eps, a_t, a_prev, noise, clip_sample)
     return x
 
