@@ -71,14 +71,28 @@ def ddim_step(x_t: Tensor, eps: Tensor, alpha_bar_t: Tensor, alpha_bar_prev: Ten
 
 
 def sampling_timesteps(num_timesteps: int, steps: int) -> Tensor:
-    """``steps`` timesteps evenly spaced from T-1 down to 0 (all of them when steps == T): int64 [steps]."""
+    """``steps`` timesteps evenly spaced from T-1 down to 0, rounded (all of them when steps == T): int64 [steps].
+
+    So the chain starts at the noisiest trained timestep and ends at the cleanest. This is diffusers'
+    timestep_spacing="linspace", not DDIMScheduler's and DDPMScheduler's default "leading" (multiples
+    of T // steps from 0: 900, ..., 0 for T=1000, 10 steps) nor "trailing" (T-1 down by T / steps:
+    999, ..., 99). Two exceptions: one step gives [T-1] (diffusers' linspace: [0]), and an exact
+    half-integer (832.5 for T=1000, 103 steps) may round to the other neighbour than in diffusers,
+    which reverses linspace(0, T-1)."""
     return torch.linspace(num_timesteps - 1, 0, steps, dtype=torch.float64).round().long()
 
 
 def sample_ddpm_family(model: Denoiser, x: Tensor, alpha_bars: Tensor, steps: int, sampler: str,
                        generator: torch.Generator | None = None, clip_sample: bool = True) -> Tensor:
-    """Run ``sampler`` ("ddpm" ancestral or "ddim") from x = x_T [B,C,H,W] over ``steps`` timesteps;
-    one model evaluation per step. alpha_bars: [T] on x's device. The ancestral sampler's noise has x's dtype."""
+    """Run ``sampler`` ("ddpm" ancestral or "ddim") from x = x_T [B,C,H,W] over ``steps`` timesteps
+    (``sampling_timesteps``); one model evaluation per step. alpha_bars: [T] on x's device.
+
+    Each step goes to the next timestep of the grid, as diffusers' DDPMScheduler's do, and the last
+    one to abar = 1 (DDPMScheduler; DDIMScheduler with set_alpha_to_one=True, its default).
+    DDIMScheduler steps to t - T // steps instead, the next grid timestep only with "leading"
+    spacing (or "trailing" when steps divides T), not on this grid. The ancestral sampler draws
+    noise of x's shape and dtype from ``generator`` after every model evaluation but the last (at
+    t = 0), as DDPMScheduler draws it at t > 0."""
     ts = sampling_timesteps(len(alpha_bars), steps).tolist()
     one = torch.ones((), dtype=alpha_bars.dtype, device=alpha_bars.device)
     for i, t in enumerate(ts):
@@ -110,7 +124,10 @@ def sample_flow(model: Denoiser, x: Tensor, steps: int, sampler: str) -> Tensor:
     """Integrate dx/dt = v(x, t) from t=0 (noise x) to t=1 on a uniform grid of ``steps`` steps.
 
     "euler": one evaluation per step (nfe = steps). "heun": Euler predictor plus trapezoidal
-    corrector, two evaluations per step (nfe = 2 * steps)."""
+    corrector, two evaluations per step (nfe = 2 * steps). These are torchdiffeq's fixed-grid
+    "euler" and "heun2" with that grid as ``t``. diffusers' FlowMatchEulerDiscreteScheduler (shift 1)
+    runs sigma = 1 - t from 1 to 1/T in steps - 1 equal steps, then one step to sigma = 0; here
+    t = 0 is noise, t = 1 is data, and every step is 1 / steps long."""
     grid = torch.linspace(0.0, 1.0, steps + 1, device=x.device)  # [steps+1]
     ones = torch.ones(x.shape[0], device=x.device)  # [B]
     for t0, t1 in zip(grid[:-1], grid[1:]):
