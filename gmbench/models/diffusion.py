@@ -50,29 +50,50 @@ def posterior_mean_variance(x0: Tensor, x_t: Tensor, alpha_bar_t: Tensor, alpha_
     return mean, (1 - alpha_bar_prev) / (1 - alpha_bar_t) * beta
 
 
-def ddpm_step(x_t: Tensor, eps: Tensor, alpha_bar_t: Tensor, alpha_bar_prev: Tensor, noise: Tensor | None) -> Tensor:
+def _x0_hat(x_t: Tensor, eps: Tensor, alpha_bar_t: Tensor, clip_sample: bool) -> Tensor:
+    """predict_x0, clipped to [-1,1] when ``clip_sample`` (diffusers' clip_sample, clip_sample_range 1)."""
+    x0 = predict_x0(x_t, eps, alpha_bar_t)  # [B,C,H,W]
+    return x0.clamp(-1, 1) if clip_sample else x0
+
+
+def ddpm_step(x_t: Tensor, eps: Tensor, alpha_bar_t: Tensor, alpha_bar_prev: Tensor, noise: Tensor | None,
+              clip_sample: bool = True) -> Tensor:
     """Ancestral step x_t -> x_prev ~ p(x_prev | x_t) = q(x_prev | x_t, x0_hat), x0_hat clipped to
-    [-1,1] as in Ho et al.'s code, variance beta_tilde; ``noise`` None on the last step."""
-    x0 = predict_x0(x_t, eps, alpha_bar_t).clamp(-1, 1)
-    mean, var = posterior_mean_variance(x0, x_t, alpha_bar_t, alpha_bar_prev)
+    [-1,1] by default as in Ho et al.'s code, variance beta_tilde (diffusers' DDPMScheduler,
+    variance_type="fixed_small"); ``noise`` None on the last step."""
+    mean, var = posterior_mean_variance(_x0_hat(x_t, eps, alpha_bar_t, clip_sample), x_t, alpha_bar_t, alpha_bar_prev)
     return mean if noise is None else mean + var.sqrt() * noise
 
 
-def ddim_step(x_t: Tensor, eps: Tensor, alpha_bar_t: Tensor, alpha_bar_prev: Tensor) -> Tensor:
+def ddim_step(x_t: Tensor, eps: Tensor, alpha_bar_t: Tensor, alpha_bar_prev: Tensor, clip_sample: bool = True) -> Tensor:
     """Deterministic DDIM step (eta = 0, Song et al. 2021 eq. 12): sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev) eps,
-    with x0_hat clipped to [-1,1] (diffusers' DDIMScheduler default, clip_sample=True)."""
-    return alpha_bar_prev.sqrt() * predict_x0(x_t, eps, alpha_bar_t).clamp(-1, 1) + (1 - alpha_bar_prev).sqrt() * eps
+    with x0_hat clipped to [-1,1] by default (diffusers' DDIMScheduler default, clip_sample=True)."""
+    return alpha_bar_prev.sqrt() * _x0_hat(x_t, eps, alpha_bar_t, clip_sample) + (1 - alpha_bar_prev).sqrt() * eps
 
 
 def sampling_timesteps(num_timesteps: int, steps: int) -> Tensor:
-    """``steps`` timesteps evenly spaced from T-1 down to 0 (all of them when steps == T): int64 [steps]."""
+    """``steps`` timesteps evenly spaced from T-1 down to 0, rounded (all of them when steps == T): int64 [steps].
+
+    So the chain starts at the noisiest trained timestep and ends at the cleanest. This is diffusers'
+    timestep_spacing="linspace", not DDIMScheduler's and DDPMScheduler's default "leading" (multiples
+    of T // steps from 0: 900, ..., 0 for T=1000, 10 steps) nor "trailing" (T-1 down by T / steps:
+    999, ..., 99). Two exceptions: one step gives [T-1] (diffusers' linspace: [0]), and an exact
+    half-integer (832.5 for T=1000, 103 steps) may round to the other neighbour than in diffusers,
+    which reverses linspace(0, T-1)."""
     return torch.linspace(num_timesteps - 1, 0, steps, dtype=torch.float64).round().long()
 
 
 def sample_ddpm_family(model: Denoiser, x: Tensor, alpha_bars: Tensor, steps: int, sampler: str,
-                       generator: torch.Generator | None = None) -> Tensor:
-    """Run ``sampler`` ("ddpm" ancestral or "ddim") from x = x_T [B,C,H,W] over ``steps`` timesteps;
-    one model evaluation per step. alpha_bars: [T] on x's device."""
+                       generator: torch.Generator | None = None, clip_sample: bool = True) -> Tensor:
+    """Run ``sampler`` ("ddpm" ancestral or "ddim") from x = x_T [B,C,H,W] over ``steps`` timesteps
+    (``sampling_timesteps``); one model evaluation per step. alpha_bars: [T] on x's device.
+
+    Each step goes to the next timestep of the grid, as diffusers' DDPMScheduler's do, and the last
+    one to abar = 1 (DDPMScheduler; DDIMScheduler with set_alpha_to_one=True, its default).
+    DDIMScheduler steps to t - T // steps instead, the next grid timestep only with "leading"
+    spacing (or "trailing" when steps divides T), not on this grid. The ancestral sampler draws
+    noise of x's shape and dtype from ``generator`` after every model evaluation but the last (at
+    t = 0), as DDPMScheduler draws it at t > 0."""
     ts = sampling_timesteps(len(alpha_bars), steps).tolist()
     one = torch.ones((), dtype=alpha_bars.dtype, device=alpha_bars.device)
     for i, t in enumerate(ts):
@@ -80,11 +101,11 @@ def sample_ddpm_family(model: Denoiser, x: Tensor, alpha_bars: Tensor, steps: in
         a_prev = alpha_bars[ts[i + 1]] if i + 1 < len(ts) else one
         eps = model(x, torch.full((x.shape[0],), t, device=x.device, dtype=torch.float32))  # [B,C,H,W]
         if sampler == "ddim":
-            x = ddim_step(x, eps, a_t, a_prev)
+            x = ddim_step(x, eps, a_t, a_prev, clip_sample)
         else:
             last = i + 1 == len(ts)
-            noise = None if last else torch.randn(x.shape, generator=generator, device=x.device)
-            x = ddpm_step(x, eps, a_t, a_prev, noise)
+            noise = None if last else torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+            x = ddpm_step(x, eps, a_t, a_prev, noise, clip_sample)
     return x
 
 
@@ -104,7 +125,10 @@ def sample_flow(model: Denoiser, x: Tensor, steps: int, sampler: str) -> Tensor:
     """Integrate dx/dt = v(x, t) from t=0 (noise x) to t=1 on a uniform grid of ``steps`` steps.
 
     "euler": one evaluation per step (nfe = steps). "heun": Euler predictor plus trapezoidal
-    corrector, two evaluations per step (nfe = 2 * steps)."""
+    corrector, two evaluations per step (nfe = 2 * steps). These are torchdiffeq's fixed-grid
+    "euler" and "heun2" with that grid as ``t``. diffusers' FlowMatchEulerDiscreteScheduler (shift 1)
+    runs sigma = 1 - t from 1 to 1/T in steps - 1 equal steps, then one step to sigma = 0; here
+    t = 0 is noise, t = 1 is data, and every step is 1 / steps long."""
     grid = torch.linspace(0.0, 1.0, steps + 1, device=x.device)  # [steps+1]
     ones = torch.ones(x.shape[0], device=x.device)  # [B]
     for t0, t1 in zip(grid[:-1], grid[1:]):
@@ -252,6 +276,9 @@ class DDPMConfig(UNetTrainingConfig):
     beta_start: float = 1e-4
     beta_end: float = 0.02
     sampler: Literal["ddpm", "ddim"] = "ddim"
+    clip_sample: bool = True  # clip x0_hat to [-1,1] in each step (both samplers), as diffusers' clip_sample
+
+    sampling_fields = UNetTrainingConfig.sampling_fields + ("clip_sample",)
 
     def __post_init__(self):
         super().__post_init__()
@@ -307,7 +334,7 @@ class DDPM(UNetDiffusion):
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         c = self.config
         x = self.randn(n, *self.image_shape, generator=generator)  # [n,C,H,W] = x_T
-        x = sample_ddpm_family(self.ema_model, x, self.alpha_bars, c.sample_steps, c.sampler, generator)
+        x = sample_ddpm_family(self.ema_model, x, self.alpha_bars, c.sample_steps, c.sampler, generator, c.clip_sample)
         return x.clamp(-1, 1)
 
 
