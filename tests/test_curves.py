@@ -124,3 +124,54 @@ def test_not_reached_is_inf_and_survives_the_csv(tmp_path):
     assert back.loc["curve_fid", "train_steps"] == 300 and back.loc["curve_fid", "train_time"] == 12.25
     assert back.loc[["fid", "time_to_fid@50"], "train_steps"].isna().all()
 
+
+class FakeClock:
+    """Stands in for the runner's ``time`` module: every perf_counter() read advances one second."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        self.now += 1.0
+        return self.now
+
+    def time(self) -> float:
+        return self.now
+
+
+def test_training_clock_and_budget_exclude_curve_evaluations(monkeypatch, tmp_path):
+    """Each evaluation takes 1000 fake seconds; training time, the seconds budget and the points' times
+    must not see them."""
+    import torch
+
+    from gmbench.bench import runner
+
+    suite = parse_suite("[budget]\nseconds = 40\nbatch_size = 8\n[timing]\nwarmup_steps = 0\nblock_steps = 1\n"
+                        "[curve]\nevery_steps = 3\ntargets = [95, 1]\n[models.dcgan]\nwidth = 8\n", "t")
+    job = suite.jobs()[0]
+    ctx = runner.JobContext("r", tmp_path, torch.device("cpu"), suite.metrics, suite.timing, quiet=True)
+    rec = runner.JobRecorder(job, ctx, "gan")
+    clock, calls = FakeClock(), []
+
+    def fake_point(model, job, ctx, rec, steps, at, events):
+        clock.now += 1000.0
+        calls.append((steps, at))
+        rec.add("curve_fid", 100.0 - steps, "", False, extractor="mnist-lenet", extractor_sha256="x", n_samples=500,
+                train_steps=steps, train_time=at)
+        return CurvePoint(steps, at, 100.0 - steps)
+
+    monkeypatch.setattr(runner, "time", clock)
+    monkeypatch.setattr(runner, "curve_point", fake_point)
+    torch.manual_seed(0)
+    model = runner.build_model(job, torch.device("cpu"))
+    images = torch.randint(0, 256, (32, 1, 28, 28), dtype=torch.uint8)
+    assert runner.train(model, job, ctx, rec, images)
+    rows = {r["metric"]: r for r in rec.rows}
+    steps, train_time = rows["train_steps"]["value"], rows["train_time"]["value"]
+    assert 40 <= train_time < 50 and steps >= 9  # the budget ran on training seconds, not on 1000 s evaluations
+    assert [s for s, _ in calls] == [s for s in range(3, int(steps) + 1, 3)] + ([] if steps % 3 == 0 else [steps])
+    assert all(at < 50 for _, at in calls) and [at for _, at in calls] == sorted(at for _, at in calls)
+    assert rows["curve_time"]["value"] >= 1000 * len(calls)
+    hit = rows["time_to_fid@95"]  # fid = 100 - steps: first <= 95 at the point after step 6
+    assert (hit["value"], hit["train_steps"], hit["train_time"]) == (calls[1][1], 6, calls[1][1])
+    assert rows["time_to_fid@1"]["value"] == math.inf and rows["time_to_fid@1"]["train_steps"] is None
