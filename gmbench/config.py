@@ -37,7 +37,7 @@ def _coerce(key: str, value: Any, annotation: Any, where: str) -> Any:
             return value
         raise GmbenchError(f"{where}: {key}={value!r} must be one of {', '.join(map(repr, args))}.")
     if origin in (tuple, list):
-        items = value.split(",") if isinstance(value, str) else value
+        items = (value.split(",") if value.strip() else []) if isinstance(value, str) else value  # "" -> empty
         if not isinstance(items, (list, tuple)):
             raise GmbenchError(f"{where}: {key}={value!r} must be a list.")
         item_type = args[0] if args else Any
@@ -101,7 +101,7 @@ def parse_set_options(items: list[str]) -> dict[str, dict[str, str]]:
         if not sep or not dot or not scope or not name:
             raise GmbenchError(
                 f"--set {item!r}: expected SCOPE.KEY=VALUE, e.g. model.lr=1e-4 (scope 'model' for every model, "
-                "or a model name such as dcgan.lr=1e-4; 'budget', 'metrics' or 'timing' for suite settings)."
+                "or a model name such as dcgan.lr=1e-4; 'budget', 'metrics', 'timing' or 'curve' for suite settings)."
             )
         out.setdefault(scope, {})[name] = value.strip()
     return out

@@ -1,7 +1,7 @@
 """Synthetic run folders for the report tests, written with the real records writer.
 
 A run has GAN, VAE, diffusion (three sampler variants) and the two reference rows on MNIST, plus
-one model on Fashion-MNIST, and one failed job. Values are fixed base numbers times a small
+one model on Fashion-MNIST, and one failed job; optionally quality curves. Values are fixed base numbers times a small
 per-seed jitter, so tests know the answers.
 """
 from __future__ import annotations
@@ -41,7 +41,31 @@ JOBS = [
 ]
 
 
-def _rows(seeds: int, suite: str, run_id: str, device: str, n_samples: int, jitter: float) -> list[dict]:
+CURVE_TARGETS = (100.0, 20.0)
+CURVE_N = 500
+
+
+def curve_points(scale: float, seed: int) -> list[tuple[int, float, float]]:
+    """(train_steps, train_time, fid) of a synthetic curve: 4 points, 30 s apart, fid falling linearly,
+    higher for later seeds (x1, x1.3, x1.6)."""
+    return [(500 * k, 30.0 * k, 40.0 * scale * (5 - k) * (1 + 0.3 * seed)) for k in range(1, 5)]
+
+
+def _curve_rows(job: dict, scale: float, seed: int) -> list[dict]:
+    """curve_fid rows and time_to_fid@X rows as the runner writes them (+inf where X is never reached)."""
+    common = dict(variant="", unit="", higher_is_better=False, extractor=LENET, extractor_sha256=SHA[LENET],
+                  n_samples=CURVE_N)
+    points = curve_points(scale, seed)
+    rows = [job | common | dict(metric="curve_fid", value=fid, train_steps=steps, train_time=t) for steps, t, fid in points]
+    for target in CURVE_TARGETS:
+        hit = next(((steps, t) for steps, t, fid in points if fid <= target), None)
+        rows.append(job | common | dict(metric=f"time_to_fid@{target:g}", unit="s", value=hit[1] if hit else float("inf"),
+                                        train_steps=hit[0] if hit else None, train_time=hit[1] if hit else None))
+    return rows
+
+
+def _rows(seeds: int, suite: str, run_id: str, device: str, n_samples: int, jitter: float,
+          curves: bool = False) -> list[dict]:
     rng = np.random.default_rng(0)
     rows, trained = [], set()
     for model, family, variant, dataset, scale, nfe in JOBS:
@@ -60,6 +84,8 @@ def _rows(seeds: int, suite: str, run_id: str, device: str, n_samples: int, jitt
                     trained.add((model, dataset, seed))
                     for metric, value in TRAIN.items():
                         add(metric, value, "")
+                    if curves and family != "other":
+                        rows.extend(_curve_rows(job, scale, seed))
                 for metric, value in SAMPLE.items():
                     add(metric, nfe if metric == "nfe" else value / max(nfe, 1), variant)
             for (extractor, metric), value in QUALITY.items():
@@ -71,10 +97,11 @@ def _rows(seeds: int, suite: str, run_id: str, device: str, n_samples: int, jitt
 def make_run(root: Path, name: str = "quick-20261128T120000Z", seeds: int = 1, suite: str = "quick",
              device: str = "cuda", device_name: str = "NVIDIA H200", n_samples: int = 10000,
              jitter: float = 0.01, samples: bool = False, failed: bool = True,
-             started: str = "2026-11-28T12:00:00Z", commit: str = "0123456789abcdef") -> Path:
-    """Write a run folder under ``root`` and return its path."""
+             started: str = "2026-11-28T12:00:00Z", commit: str = "0123456789abcdef", curves: bool = False) -> Path:
+    """Write a run folder under ``root`` and return its path (``curves``: quality curves and time_to_fid rows
+    for the trained models, see ``curve_points``)."""
     run = root / name
-    rows = _rows(seeds, suite, name, device, n_samples, jitter)
+    rows = _rows(seeds, suite, name, device, n_samples, jitter, curves)
     if failed:
         rows.append(dict(run_id=name, suite=suite, model="began", family="gan", variant="", dataset="mnist", seed=0,
                          metric="train_time", value=None, unit="s", higher_is_better=False, extractor="",

@@ -118,3 +118,62 @@ def test_sigkill_mid_suite_loses_no_finished_job(tmp_path):
     assert sorted(p.stem for p in (out / "jobs").glob("*.json")) == [f"dcgan-mnist-s{i}" for i in range(4)]
     assert not list(out.rglob("*.tmp"))
     assert set(load_records(out)["status"]) == {"done"}
+
+
+def test_curve_points_and_time_to_rows_are_recorded(smoke_run):
+    records = load_records(smoke_run)
+    curve = records[records["metric"] == "curve_fid"].sort_values("train_steps")
+    # smoke: warm-up 2 steps, blocks of 5, every_steps 5 -> points after steps 7 and 12 (the end)
+    assert curve["train_steps"].tolist() == [7, 12]
+    assert (curve["n_samples"] == 64).all() and (curve["extractor"] == "mnist-lenet").all()
+    times = curve["train_time"].tolist()
+    train_time = records.query("metric == 'train_time'")["value"].iloc[0]
+    assert 0 < times[0] < times[1] <= train_time  # the clock is tested in test_curves.py
+    assert records.query("metric == 'curve_time'")["value"].iloc[0] > 0
+    for target in (5000, 50):
+        row = records[records["metric"] == f"time_to_fid@{target}"].iloc[0]
+        first = curve[curve["value"] <= target].head(1)
+        if len(first):
+            assert row["value"] == first["train_time"].iloc[0] and row["train_steps"] == first["train_steps"].iloc[0]
+        else:
+            assert row["value"] == float("inf") and pd.isna(row["train_steps"]) and pd.isna(row["train_time"])
+        assert row["unit"] == "s" and not row["higher_is_better"] and row["n_samples"] == 64
+    assert records.query("metric == 'time_to_fid@50'")["value"].iloc[0] == float("inf")  # fid ~1000 after 12 steps
+    others = records[~records["metric"].str.startswith(("curve_fid", "time_to_"))]
+    assert others["train_steps"].isna().all() and others["train_time"].isna().all()
+
+
+def test_tensorboard_event_files_hold_losses_throughput_and_curve(smoke_run):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    folder = smoke_run / "tensorboard" / "dcgan-mnist-s0"
+    assert len(list(folder.glob("events.out.tfevents.*"))) == 1
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    assert set(events.Tags()["scalars"]) == {"loss/loss_d", "loss/loss_g", "train/images_per_s", "curve/fid"}
+    assert [e.step for e in events.Scalars("loss/loss_d")] == [2, 7, 12]
+    assert [e.step for e in events.Scalars("train/images_per_s")] == [7, 12]  # the warm-up block is not timed
+    records = load_records(smoke_run)
+    curve = records[records["metric"] == "curve_fid"].sort_values("train_steps")
+    logged = events.Scalars("curve/fid")
+    assert [e.step for e in logged] == curve["train_steps"].tolist()
+    assert [e.value for e in logged] == pytest.approx(curve["value"].tolist(), rel=1e-6)
+    # wall time = training start + training seconds: TensorBoard's relative axis is training time
+    assert logged[1].wall_time - logged[0].wall_time == pytest.approx(
+        curve["train_time"].iloc[1] - curve["train_time"].iloc[0], abs=1e-5)
+
+
+def test_curves_change_neither_the_trained_weights_nor_the_final_scores(smoke_run, tmp_path):
+    out = tmp_path / "no-curves"
+    assert main(["run", "smoke", "--out", str(out), "--quiet", "--set", "curve.every_steps=none",
+                 "--set", "curve.targets="]) == 0
+    off = load_records(out)
+    assert not off["metric"].str.startswith(("curve_", "time_to_")).any()
+    with_curves = torch.load(smoke_run / "checkpoints" / "dcgan-mnist-s0.pt", weights_only=True)
+    without = torch.load(out / "checkpoints" / "dcgan-mnist-s0.pt", weights_only=True)
+    assert with_curves.keys() == without.keys()
+    for name in with_curves:
+        assert torch.equal(with_curves[name], without[name]), name
+    on = load_records(smoke_run)
+    assert on.query("metric == 'fid'")["value"].iloc[0] == off.query("metric == 'fid'")["value"].iloc[0]

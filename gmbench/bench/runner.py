@@ -10,6 +10,7 @@ import math
 import random
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,9 @@ import numpy as np
 import torch
 from torchvision.utils import save_image
 
+from gmbench.bench.curves import NOT_REACHED, CurvePoint, CurveSchedule, curve_id, time_to_id, time_to_targets
 from gmbench.bench.suite import Job, MetricSettings, TimingSettings, Variant
+from gmbench.bench.tensorboard_log import EventLog, job_event_log
 from gmbench.bench.timing import PeakMemory, Stopwatch, Summary, sync
 from gmbench.config import config_to_dict
 from gmbench.data import DeviceBatches, load_dataset, to_float, to_uint8
@@ -41,6 +44,7 @@ class JobContext:
     timing: TimingSettings
     data_root: str | None = None
     quiet: bool = False
+    tensorboard: bool = False  # write event files under <run_dir>/tensorboard/<job_id>/
 
 
 def seed_everything(seed: int) -> None:
@@ -60,7 +64,7 @@ class JobRecorder:
     def __init__(self, job: Job, ctx: JobContext, family: str):
         self.base = dict(run_id=ctx.run_id, suite=job.suite, model=job.model.name, family=family, dataset=job.dataset,
                          seed=job.seed, device=str(ctx.device), dtype="fp32", extractor="", extractor_sha256="",
-                         n_samples=None, variant="", status="done")
+                         n_samples=None, variant="", status="done", train_steps=None, train_time=None)
         self.rows: list[dict] = []
 
     def add(self, metric: str, value: float, unit: str, higher_is_better: bool | None, **extra) -> None:
@@ -72,18 +76,40 @@ class JobRecorder:
             row["status"] = status
 
 
-def train(model: GenerativeModel, job: Job, ctx: JobContext, rec: JobRecorder, train_images: torch.Tensor) -> bool:
-    """Train on the job's budget in timed blocks; returns False if a loss went non-finite."""
-    budget, timing, device = job.model.budget, ctx.timing, ctx.device
+def train(model: GenerativeModel, job: Job, ctx: JobContext, rec: JobRecorder, train_images: torch.Tensor,
+          events: EventLog | None = None) -> bool:
+    """Train on the job's budget in timed blocks; returns False if a loss went non-finite.
+
+    With the model's ``curve`` on, a small quality score is taken between blocks when due and once at
+    the end (``curve_point``), outside the timed blocks and outside the training time: the budget's
+    ``seconds``, ``train_time`` and each point's time count training only.
+    """
+    budget, timing, device, curve = job.model.budget, ctx.timing, ctx.device, job.model.curve
+    events = events or EventLog(None)
     batches = DeviceBatches(train_images, budget.batch_size, device, seed=job.seed)
     max_steps = budget.steps if budget.steps is not None else math.inf
     memory = PeakMemory(device)
     memory.reset()
     steps, block_times, block_sizes, finite = 0, [], [], True
+    schedule, points, eval_seconds, peak = CurveSchedule(curve), [], 0.0, 0.0
     model.train()
     started = time.perf_counter()
+    events.start()
+
+    def training_seconds() -> float:
+        return time.perf_counter() - started - eval_seconds
+
+    def score_point() -> None:
+        nonlocal eval_seconds, peak
+        at = training_seconds()
+        peak = max(peak, memory.peak_mib())  # training's peak so far; the evaluation's own is not training's
+        points.append(curve_point(model, job, ctx, rec, steps, at, events))
+        schedule.scored(steps, at)
+        eval_seconds += training_seconds() - at
+        memory.reset()
+
     progress = _progress(ctx, total=None if max_steps == math.inf else int(max_steps), desc=f"train {job.job_id}")
-    while steps < max_steps and (budget.seconds is None or time.perf_counter() - started < budget.seconds):
+    while steps < max_steps and (budget.seconds is None or training_seconds() < budget.seconds):
         first = steps == 0 and timing.warmup_steps > 0
         size = int(min(timing.warmup_steps if first else timing.block_steps, max_steps - steps))
         watch = Stopwatch(device).start()
@@ -100,18 +126,99 @@ def train(model: GenerativeModel, job: Job, ctx: JobContext, rec: JobRecorder, t
             break
         progress.update(size)
         progress.set_postfix({k: f"{v[-1].item():.3g}" for k, v in stacked.items()})
+        if events.folder is not None:
+            scalars = {f"loss/{k}": v.float().mean().item() for k, v in stacked.items()}
+            if not first:
+                scalars["train/images_per_s"] = budget.batch_size * size / seconds
+            events.scalars(scalars, steps, training_seconds())
+        if schedule.due(steps, training_seconds()):
+            score_point()
+    if finite and curve.enabled and steps > 0 and (not points or points[-1].steps != steps):
+        score_point()  # the end of training is always on the curve
     sync(device)
     progress.close()
-    rec.add("train_time", time.perf_counter() - started, "s", None)
+    rec.add("train_time", training_seconds(), "s", None)
     rec.add("train_steps", steps, "", None)
-    rec.add("peak_memory", memory.peak_mib(), "MiB", False)
+    rec.add("peak_memory", max(peak, memory.peak_mib()), "MiB", False)
     if block_times:
         per_step = Summary.of([t / n for t, n in zip(block_times, block_sizes)])
         throughput = Summary.of([budget.batch_size * n / t for t, n in zip(block_times, block_sizes)])
         rec.add("train_throughput", throughput.median, "images/s", True)
         rec.add("step_time", per_step.median * 1000, "ms", False)
         rec.add("step_time_iqr", per_step.iqr * 1000, "ms", None)
+    if curve.enabled and points:
+        rec.add("curve_time", eval_seconds, "s", None)
+        if finite:
+            record_time_to_targets(points, job, ctx, rec)
     return finite
+
+
+def curve_point(model: GenerativeModel, job: Job, ctx: JobContext, rec: JobRecorder, steps: int,
+                train_seconds: float, events: EventLog) -> CurvePoint:
+    """Score ``curve.n_samples`` images of the model's configured sampler, in eval mode, as ``curve_<metric>``
+    rows at (``steps``, ``train_seconds``).
+
+    The noise comes from a generator of its own, seeded with the job's seed afresh at every point, so
+    every point scores the same noise and the curve moves with the model, not with the draw. The global
+    RNG states are restored afterwards (building the extractor draws its initial weights from them), so
+    the training streams, and thus the trained weights, are the same with and without curves.
+    """
+    with preserved_rng(ctx.device):
+        return _curve_point(model, job, ctx, rec, steps, train_seconds, events)
+
+
+@contextmanager
+def preserved_rng(device: torch.device):
+    """Restore Python's, NumPy's and torch's (CPU and ``device``) global RNG states on exit."""
+    py, np_state = random.getstate(), np.random.get_state()
+    cuda = device.type == "cuda"
+    try:
+        with torch.random.fork_rng(devices=[device] if cuda else [], device_type="cuda" if cuda else None):
+            yield
+    finally:
+        random.setstate(py)
+        np.random.set_state(np_state)
+
+
+def _curve_point(model: GenerativeModel, job: Job, ctx: JobContext, rec: JobRecorder, steps: int,
+                 train_seconds: float, events: EventLog) -> CurvePoint:
+    from gmbench.metrics import evaluate
+
+    c = job.model.curve
+    generator = torch.Generator(device=ctx.device).manual_seed(job.seed)
+    batch = min(ctx.timing.sample_batch, c.n_samples)
+    was_training = model.training
+    model.eval()
+    chunks, drawn = [], 0
+    with torch.no_grad():
+        while drawn < c.n_samples:
+            chunks.append(to_uint8(model.sample(min(batch, c.n_samples - drawn), generator=generator)))  # [b,C,H,W]
+            drawn += len(chunks[-1])
+    model.train(was_training)
+    samples = torch.cat(chunks).cpu()  # [n,C,H,W] uint8
+    scores = evaluate(samples, reference=f"{job.dataset}:{ctx.metrics.reference}", extractor=c.extractor,
+                      metrics=[c.metric], device=ctx.device, dtype=ctx.metrics.dtype, data_root=ctx.data_root,
+                      seed=job.seed)
+    for s in scores:
+        rec.add(curve_id(s.metric), s.value, s.unit, s.higher_is_better, extractor=s.extractor,
+                extractor_sha256=s.extractor_sha256, n_samples=s.n_samples, dtype=ctx.metrics.dtype,
+                train_steps=steps, train_time=train_seconds)
+    main = next(s for s in scores if s.metric == c.metric)
+    events.scalars({f"curve/{c.metric}": main.value}, steps, train_seconds)
+    return CurvePoint(steps, train_seconds, main.value)
+
+
+def record_time_to_targets(points: list[CurvePoint], job: Job, ctx: JobContext, rec: JobRecorder) -> None:
+    """One ``time_to_<metric>@X`` row per target: the training time of the first point reaching X, or
+    ``NOT_REACHED`` (+inf, with empty train_steps and train_time) when none did."""
+    from gmbench.metrics.evaluate import HIGHER_IS_BETTER
+
+    c = job.model.curve
+    last = next(r for r in reversed(rec.rows) if r["metric"] == curve_id(c.metric))  # its provenance
+    provenance = {k: last[k] for k in ("extractor", "extractor_sha256", "n_samples", "dtype")}
+    for target, hit in time_to_targets(points, c.targets, HIGHER_IS_BETTER[c.metric]):
+        rec.add(time_to_id(c.metric, target), hit.time if hit else NOT_REACHED, "s", False, **provenance,
+                train_steps=hit.steps if hit else None, train_time=hit.time if hit else None)
 
 
 def sample_variant(model: GenerativeModel, job: Job, ctx: JobContext, rec: JobRecorder, variant: Variant) -> torch.Tensor:
@@ -188,6 +295,7 @@ def run_job(job: Job, ctx: JobContext) -> dict:
     started = time.time()
     rec = JobRecorder(job, ctx, MODELS.get(job.model.name).family)
     status, error = "done", None
+    events = job_event_log(ctx.run_dir, job.job_id, ctx.tensorboard)
     try:
         seed_everything(job.seed)
         model = build_model(job, ctx.device)
@@ -196,7 +304,7 @@ def run_job(job: Job, ctx: JobContext) -> dict:
         train_images, _ = load_dataset(job.dataset, "train", ctx.data_root)
         if type(model).fit_data is not GenerativeModel.fit_data:
             model.fit_data(to_float(train_images.to(ctx.device)))
-        if model.trainable and not train(model, job, ctx, rec, train_images):
+        if model.trainable and not train(model, job, ctx, rec, train_images, events):
             status = "diverged"
         else:
             save_checkpoint(model, job, ctx)
@@ -208,6 +316,8 @@ def run_job(job: Job, ctx: JobContext) -> dict:
         raise  # a user mistake (e.g. missing data) stops the suite with its message
     except Exception as exc:  # a model's bug fails its job only; the suite goes on
         status, error = "failed", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
+    finally:
+        events.close()
     rec.add("job_time", time.time() - started, "s", None)
     rec.set_status(status)
     return {"job_id": job.job_id, "model": job.model.name, "dataset": job.dataset, "seed": job.seed,

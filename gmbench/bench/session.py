@@ -7,6 +7,7 @@ Layout of a run folder::
     jobs/<id>.json     one per job: status, error, overrides, rows (written last: marks it finished)
     samples/*.png      8x8 sample grids
     checkpoints/*.pt   state_dict (+ .json config), loadable with torch.load(weights_only=True)
+    tensorboard/<id>/  TensorBoard event files of each job (losses, throughput, curve points)
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from pathlib import Path
 import torch
 
 import gmbench
+from gmbench.bench import tensorboard_log
 from gmbench.bench.runner import JobContext, run_job
 from gmbench.bench.suite import Suite
 from gmbench.device import resolve_device
@@ -129,7 +131,10 @@ def run_suite(suite: Suite, out: str | os.PathLike | None, device: str = "auto",
         "data_root": str(data_root or os.environ.get("GMBENCH_DATA_ROOT", "")),
     }
     write_json(manifest_path, manifest)
-    ctx = JobContext(run_id, run_dir, dev, suite.metrics, suite.timing, data_root, quiet)
+    tensorboard = tensorboard_log.available()
+    if not tensorboard:
+        log("tensorboard is not installed: no TensorBoard event files (pip install 'gmbench[tensorboard]')")
+    ctx = JobContext(run_id, run_dir, dev, suite.metrics, suite.timing, data_root, quiet, tensorboard)
     done = {k: v["status"] for k, v in finished_jobs(run_dir).items() if v["status"] in FINISHED} if resume else {}
     jobs = suite.jobs()
     for i, job in enumerate(jobs, 1):
@@ -153,5 +158,5 @@ def run_suite(suite: Suite, out: str | os.PathLike | None, device: str = "auto",
 def _headline(rows: list[dict]) -> str:
     values = {(r["metric"], r["variant"], r["extractor"]): r["value"] for r in rows}
     parts = [f"{m}{'[' + v + ']' if v else ''}{'(' + e + ')' if e else ''}={x:.4g}" for (m, v, e), x in values.items()
-             if m in ("train_throughput", "sample_throughput", "fid")]
+             if m in ("train_throughput", "sample_throughput", "fid") or m.startswith("time_to_")]
     return (" | " + ", ".join(parts)) if parts else ""

@@ -7,6 +7,7 @@ an hour of training. See benchmarks/suites/*.toml for the format.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +18,8 @@ from gmbench.errors import GmbenchError
 from gmbench.registry import DATASETS, MODELS
 
 SUITES_DIR = Path(__file__).resolve().parents[2] / "benchmarks" / "suites"
-_TOP_KEYS = {"description", "datasets", "seeds", "budget", "metrics", "timing", "models"}
-_MODEL_KEYS = {"budget", "variants"}
+_TOP_KEYS = {"description", "datasets", "seeds", "budget", "metrics", "timing", "curve", "models"}
+_MODEL_KEYS = {"budget", "variants", "curve"}
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,36 @@ class TimingSettings:
 
 
 @dataclass(frozen=True)
+class CurveSettings:
+    """Quality during training: a small score every ``every_steps`` steps and/or ``every_seconds`` seconds
+    of training (whichever comes first), and once at the end; off when neither interval is set.
+
+    ``targets`` are values of ``metric`` whose first training time is recorded as ``time_to_<metric>@X``.
+    """
+
+    every_steps: int | None = None
+    every_seconds: float | None = None
+    n_samples: int = 500
+    extractor: str = "mnist-lenet"
+    metric: str = "fid"
+    targets: tuple[float, ...] = ()
+
+    def __post_init__(self):
+        if self.every_steps is not None and self.every_steps < 1:
+            raise ValueError(f"curve every_steps must be >= 1, got {self.every_steps}")
+        if self.every_seconds is not None and not self.every_seconds > 0:
+            raise ValueError(f"curve every_seconds must be > 0, got {self.every_seconds}")
+        if self.n_samples < 2:
+            raise ValueError(f"curve n_samples must be >= 2, got {self.n_samples}")
+        if not all(math.isfinite(t) for t in self.targets) or len(set(self.targets)) != len(self.targets):
+            raise ValueError(f"curve targets must be distinct finite numbers, got {list(self.targets)}")
+
+    @property
+    def enabled(self) -> bool:
+        return self.every_steps is not None or self.every_seconds is not None
+
+
+@dataclass(frozen=True)
 class Variant:
     """Sampling-only config overrides applied to the same trained weights."""
 
@@ -77,6 +108,7 @@ class ModelEntry:
     overrides: dict[str, Any]
     budget: Budget
     variants: tuple[Variant, ...] = ()  # extra sampling settings, beside the configured one
+    curve: CurveSettings = CurveSettings()  # quality during training (off by default)
 
 
 @dataclass(frozen=True)
@@ -151,6 +183,18 @@ def _variants(model: str, raw: Any, where: str) -> tuple[Variant, ...]:
     return tuple(out)
 
 
+def _curve(default: CurveSettings, raw: Any, set_curve: dict, where: str) -> CurveSettings:
+    """A model's curve settings: the suite's [curve], then the model's ``curve = {...}``, then ``--set curve.*``;
+    ``curve = false`` keeps the model off, ``--set`` included."""
+    if raw is False:
+        return CurveSettings()
+    if isinstance(raw, dict):
+        base = apply_overrides(default, raw, f"{where} curve")
+    else:
+        raise GmbenchError(f"{where}: curve must be a table such as {{ every_steps = 100 }}, or false to turn it off; got {raw!r}.")
+    return apply_overrides(base, set_curve, f"{where} curve") if set_curve else base
+
+
 def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | None = None,
                 seeds: list[int] | None = None, models: list[str] | None = None) -> Suite:
     """Parse and check a suite; ``set_options`` come from ``--set scope.key=value``."""
@@ -167,6 +211,8 @@ def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | N
     budget = apply_overrides(Budget(), {**_table(raw.get("budget", {}), f"{where} [budget]"), **set_budget}, f"{where} [budget]")
     metrics = apply_overrides(MetricSettings(), {**_table(raw.get("metrics", {}), f"{where} [metrics]"), **set_options.pop("metrics", {})}, f"{where} [metrics]")
     timing = apply_overrides(TimingSettings(), {**_table(raw.get("timing", {}), f"{where} [timing]"), **set_options.pop("timing", {})}, f"{where} [timing]")
+    set_curve = set_options.pop("curve", {})  # --set curve.* wins over [curve] and every model's curve
+    curve = apply_overrides(CurveSettings(), _table(raw.get("curve", {}), f"{where} [curve]"), f"{where} [curve]")
 
     datasets = raw.get("datasets", ["mnist"])
     if not isinstance(datasets, list) or not datasets:
@@ -188,7 +234,7 @@ def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | N
     scoped = {k: v for k, v in set_options.items() if k != "model"}
     for scope in scoped:
         if scope not in model_tables:
-            raise GmbenchError(f"--set {scope}.*: {scope!r} is neither a model of {where} ({', '.join(model_tables)}) nor budget, metrics, timing or model.")
+            raise GmbenchError(f"--set {scope}.*: {scope!r} is neither a model of {where} ({', '.join(model_tables)}) nor budget, metrics, timing, curve or model.")
     entries = []
     for model, table in model_tables.items():
         cls = MODELS.get(model)
@@ -199,11 +245,12 @@ def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | N
         if cls.trainable and model_budget.steps is None and model_budget.seconds is None:
             raise GmbenchError(f"{mwhere}: no training budget; set steps or seconds in [budget] or in the model's budget.")
         variants = _variants(model, table.pop("variants", None), mwhere)
+        model_curve = _curve(curve, table.pop("curve", {}), set_curve, mwhere)
         fields = {f.name for f in dataclasses.fields(cls.Config)}
         common = {k: v for k, v in set_options.get("model", {}).items() if k in fields}
         overrides = {**table, **common, **scoped.get(model, {})}
         apply_overrides(cls.Config(), overrides, where=mwhere)  # check keys and types now
-        entries.append(ModelEntry(model, overrides, model_budget, variants))
+        entries.append(ModelEntry(model, overrides, model_budget, variants, model_curve))
     generic = set(set_options.get("model", {}))
     for key in generic:
         if not any(key in {f.name for f in dataclasses.fields(MODELS.get(e.name).Config)} for e in entries):
@@ -216,6 +263,16 @@ def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | N
             for v in entry.variants:
                 if v.metrics != ():
                     check_metrics(extractor, list(v.metrics or metrics.names), v.n_samples or metrics.n_samples)
+    for entry in entries:
+        c = entry.curve
+        if c.targets and not c.enabled:
+            raise GmbenchError(f"{where} [models.{entry.name}] curve: targets {list(c.targets)} are given but no "
+                               "interval; set every_steps or every_seconds in [curve], or drop the targets.")
+        if c.enabled and MODELS.get(entry.name).trainable:
+            try:
+                check_metrics(c.extractor, [c.metric], c.n_samples)
+            except GmbenchError as exc:
+                raise GmbenchError(f"{where} [models.{entry.name}] curve: {exc}") from None
     return Suite(name, text, str(raw.get("description", "")), tuple(datasets), tuple(seed_list), tuple(entries),
                  metrics, timing, set_options)
 

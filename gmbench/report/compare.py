@@ -14,6 +14,12 @@ A row regresses when it is worse than its tolerance (relative %) *and*, where bo
 at least two seeds, Welch's t-test rejects equal means at ``ALPHA``; with one seed only the
 tolerance applies. Only rows of jobs with status "done" are compared; a job that is done in the
 baseline but failed or diverged in the current run counts as a regression.
+
+``time_to_<metric>@X`` rows (training seconds to reach a quality target, +inf when not reached) are
+gated like performance: first by how many seeds reached X (fewer in the current run is a regression,
+more an improvement, none on either side is unchanged), then, with the same count, by the times of
+the seeds that did, with the usual tolerance and test. Quality-curve points (``curve_*``) are not
+compared: ``time_to_*`` sums them up.
 """
 from __future__ import annotations
 
@@ -25,7 +31,7 @@ from scipy import stats
 
 from gmbench.errors import GmbenchError
 from gmbench.report import metrics_info
-from gmbench.report.fmt import markdown_table, mean_std, number, percent
+from gmbench.report.fmt import markdown_table, mean_std, number, percent, time_to_cell
 from gmbench.report.runs import Run
 
 KEY = ["model", "variant", "dataset", "metric", "extractor"]
@@ -66,6 +72,7 @@ def tolerance_for(metric: str, overrides: dict[str, float]) -> float:
 def _side(records: pd.DataFrame) -> pd.DataFrame:
     """Done rows aggregated per KEY: seed values, mean, std, n and the provenance seen."""
     done = records[(records["status"] == "done") & records["value"].notna()].copy()
+    done = done[done["metric"].map(metrics_info.kind) != "curve"]
     for col in PROVENANCE:
         done[col] = done[col].astype("string").fillna("")
     grouped = done.groupby(KEY, dropna=False, sort=True)
@@ -89,7 +96,7 @@ def welch_p(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     """Two-sided Welch t-test p-value; NaN with fewer than 2 values a side; 0/1 when both sides are constant."""
     if len(a) < 2 or len(b) < 2:
         return float("nan")
-    if np.var(a) == 0 and np.var(b) == 0:
+    if min(a) == max(a) and min(b) == max(b):  # constant sides (np.var of equal floats can be 3e-33, not 0)
         return 1.0 if np.mean(a) == np.mean(b) else 0.0
     return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
 
@@ -98,7 +105,7 @@ def _provenance_note(base: pd.Series, cur: pd.Series, base_hw: str, cur_hw: str,
     """What differs between the two sides' settings for this row ("" when comparable)."""
     kind = metrics_info.kind(metric)
     diffs = [f"{col} {base[col] or '-'} vs {cur[col] or '-'}" for col in PROVENANCE if base[col] != cur[col]]
-    if kind == "performance" and base_hw and cur_hw and base_hw != cur_hw:
+    if kind in ("performance", "time_to_quality") and base_hw and cur_hw and base_hw != cur_hw:
         diffs.append(f"hardware {base_hw} vs {cur_hw}")
     steps_matter = kind == "quality" or metric == "train_time"
     if steps_matter and pd.notna(base["train_steps"]) and pd.notna(cur["train_steps"]) \
@@ -110,18 +117,44 @@ def _provenance_note(base: pd.Series, cur: pd.Series, base_hw: str, cur_hw: str,
 def _judge(base: pd.Series, cur: pd.Series, metric: str, tolerances: dict[str, float],
            base_hw: str, cur_hw: str) -> dict:
     """Verdict of one matched row."""
+    if metrics_info.kind(metric) == "time_to_quality":
+        judged = _judge_time_to(base, cur, metric, tolerances)
+    else:
+        judged = _judge_values(base["values"], cur["values"], base["higher_is_better"], metric, tolerances)
+    note = _provenance_note(base, cur, base_hw, cur_hw, metric)
+    return judged | {"verdict": "not comparable", "note": note} if note else judged
+
+
+def _judge_time_to(base: pd.Series, cur: pd.Series, metric: str, tolerances: dict[str, float]) -> dict:
+    """A time to reach a quality target: the share of seeds that reached it decides first; with the same
+    share, the times of those seeds are judged like any performance number."""
+    a = tuple(v for v in base["values"] if np.isfinite(v))
+    b = tuple(v for v in cur["values"] if np.isfinite(v))
+    share_a, share_b = len(a) / len(base["values"]), len(b) / len(cur["values"])
+    row = {"change_pct": np.nan, "p_value": np.nan, "tolerance_pct": tolerance_for(metric, tolerances)}
+    if share_a == share_b == 0:
+        return row | {"direction": "same", "verdict": "unchanged", "note": "not reached in either run"}
+    if share_b < share_a:
+        return row | {"direction": "worse", "verdict": "regression",
+                      "note": f"reached by {len(b)} of {len(cur['values'])} seeds, was {len(a)} of {len(base['values'])}"}
+    if share_b > share_a:
+        return row | {"direction": "better", "verdict": "improvement",
+                      "note": f"reached by {len(b)} of {len(cur['values'])} seeds, was {len(a)} of {len(base['values'])}"}
+    judged = _judge_values(a, b, False, metric, tolerances)
+    if share_a < 1:
+        judged["note"] = "; ".join(n for n in (judged["note"], "times of the seeds that reached it") if n)
+    return judged
+
+
+def _judge_values(a: tuple[float, ...], b: tuple[float, ...], hib, metric: str, tolerances: dict[str, float]) -> dict:
+    """Verdict of two sides' values of a comparable row."""
     kind = metrics_info.kind(metric)
-    a, b = base["values"], cur["values"]
     mean_a, mean_b = float(np.mean(a)), float(np.mean(b))
     change = ((mean_b - mean_a) / abs(mean_a) * 100.0) if mean_a != 0 else (0.0 if mean_b == 0 else np.sign(mean_b) * np.inf)
-    hib = base["higher_is_better"]
     direction = "same" if mean_a == mean_b else ("changed" if pd.isna(hib) else
                                                ("better" if (mean_b > mean_a) == bool(hib) else "worse"))
     row = {"change_pct": change, "direction": direction, "p_value": welch_p(a, b),
            "tolerance_pct": tolerance_for(metric, tolerances), "note": ""}
-    note = _provenance_note(base, cur, base_hw, cur_hw, metric)
-    if note:
-        return row | {"verdict": "not comparable", "note": note}
     if kind in ("setting", "spread") or direction == "changed":
         return row | {"verdict": "unchanged" if np.isclose(mean_a, mean_b) else "changed", "tolerance_pct": float("nan")}
     if direction == "same" or abs(change) <= row["tolerance_pct"]:
@@ -148,9 +181,11 @@ def compare_runs(baseline: Run, current: Run, tolerances: dict[str, float] | Non
         in_base, in_cur = key in base.index, key in cur.index
         for prefix, side, present in (("baseline", base, in_base), ("current", cur, in_cur)):
             vals = side.loc[key, "values"] if present else ()
-            row[prefix] = float(np.mean(vals)) if vals else np.nan
-            row[f"{prefix}_std"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else np.nan
+            finite = bool(vals) and bool(np.isfinite(vals).all())
+            row[prefix] = float(np.mean(vals)) if vals else np.nan  # +inf: a time_to_* target some seed missed
+            row[f"{prefix}_std"] = float(np.std(vals, ddof=1)) if len(vals) > 1 and finite else np.nan
             row[f"{prefix}_n"] = len(vals)
+            row[f"{prefix}_n_finite"] = int(np.isfinite(vals).sum()) if vals else 0
         row["unit"] = (base if in_base else cur).loc[key, "unit"]
         row["kind"] = metrics_info.kind(row["metric"])
         if in_base and in_cur:
@@ -160,8 +195,8 @@ def compare_runs(baseline: Run, current: Run, tolerances: dict[str, float] | Non
         else:
             row |= {"verdict": "baseline only" if in_base else "current only"}
         rows.append(row)
-    columns = KEY + ["unit", "kind", "baseline", "baseline_std", "baseline_n", "current", "current_std", "current_n",
-                     "change_pct", "direction", "tolerance_pct", "p_value", "verdict", "note"]
+    columns = KEY + ["unit", "kind", "baseline", "baseline_std", "baseline_n", "baseline_n_finite", "current",
+                     "current_std", "current_n", "current_n_finite", "change_pct", "direction", "tolerance_pct", "p_value", "verdict", "note"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -191,8 +226,8 @@ def _display(table: pd.DataFrame) -> pd.DataFrame:
         "variant": table["variant"],
         "dataset": table["dataset"],
         "metric": table["metric"] + table["extractor"].map(lambda e: f" [{e}]" if e else ""),
-        "baseline": [mean_std(m, s, n) if n else "" for m, s, n in zip(table["baseline"], table["baseline_std"], table["baseline_n"])],
-        "current": [mean_std(m, s, n) if n else "" for m, s, n in zip(table["current"], table["current_std"], table["current_n"])],
+        "baseline": _cells(table, "baseline"),
+        "current": _cells(table, "current"),
         "change": table["change_pct"].map(percent),
         "direction": table["direction"].fillna(""),
         "tolerance": table["tolerance_pct"].map(lambda t: "" if pd.isna(t) else f"{number(t)}%"),
@@ -201,6 +236,13 @@ def _display(table: pd.DataFrame) -> pd.DataFrame:
         "note": table["note"].fillna(""),
     })
     return shown
+
+
+def _cells(table: pd.DataFrame, side: str) -> list[str]:
+    """One side's "mean ± std (n=k)" cells; time_to_* rows say "not reached" where seeds missed the target."""
+    return [("" if not n else time_to_cell(m, s, n, f, n) if kind == "time_to_quality" else mean_std(m, s, n))
+            for kind, m, s, n, f in zip(table["kind"], table[side], table[f"{side}_std"], table[f"{side}_n"],
+                                        table[f"{side}_n_finite"])]
 
 
 def _header_line(name: str, run: Run) -> str:
@@ -222,10 +264,12 @@ def to_markdown(table: pd.DataFrame, baseline: Run, current: Run, tolerances: di
     overrides = ", ".join(f"{m}={number(t)}%" for m, t in sorted(tolerances.items()))
     lines += [f"A row regresses when it is worse than its tolerance (performance "
               f"{number(metrics_info.DEFAULT_TOLERANCE_PCT['performance'])}%, quality "
-              f"{number(metrics_info.DEFAULT_TOLERANCE_PCT['quality'])}%"
+              f"{number(metrics_info.DEFAULT_TOLERANCE_PCT['quality'])}%, time to a quality target "
+              f"{number(metrics_info.DEFAULT_TOLERANCE_PCT['time_to_quality'])}%"
               + (f"; overrides {overrides}" if overrides else "")
               + f") and, with at least two seeds on both sides, Welch's t-test gives p < {ALPHA}. "
-              "Params, NFE, step counts and within-run spreads are reported, never gated.", ""]
+              "Params, NFE, step counts and within-run spreads are reported, never gated. A quality target "
+              "(time_to_*) reached in fewer seeds than in the baseline is a regression.", ""]
     shown = _display(table)
     sections = [
         ("Regressions", ["regression", "failed"]), ("Improvements", ["improvement"]),

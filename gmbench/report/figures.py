@@ -12,6 +12,7 @@ import matplotlib.image
 import pandas as pd
 from matplotlib.figure import Figure
 
+from gmbench.report import metrics_info
 from gmbench.report.runs import Run
 from gmbench.report.tables import REFERENCE_ROLES, row_label
 
@@ -61,6 +62,62 @@ def quality_vs_train_time(summary: pd.DataFrame, out_dir: Path) -> Path | None:
         ax.grid(alpha=0.3)
     fig.suptitle("Quality against training time (lower FID is better)")
     return _save(fig, out_dir, "quality_vs_train_time")
+
+
+CURVE_PREFERENCE = [("curve_fid", "mnist-lenet"), ("curve_fid", "inception-v3-tf")]
+
+
+def curve_quality(records: pd.DataFrame) -> tuple[str, str] | None:
+    """The (curve metric, extractor) drawn by ``quality_curves``: LeNet FID, else Inception FID, else the
+    first curve metric recorded (spreads such as curve_kid_std excepted)."""
+    curves = records[records["metric"].map(metrics_info.kind) == "curve"]
+    present = set(zip(curves["metric"], curves["extractor"]))
+    for pair in CURVE_PREFERENCE:
+        if pair in present:
+            return pair
+    return next((p for p in sorted(present) if not p[0].endswith("_std")), None)
+
+
+def quality_curves(records: pd.DataFrame, out_dir: Path) -> Path | None:
+    """Quality during training: every model's curve points against training time, one panel per dataset,
+    one line per job (seeds share their model's colour), the suite's targets as dashed lines."""
+    pair = curve_quality(records)
+    if pair is None:
+        return None
+    metric, extractor = pair
+    done = records[records["status"] == "done"]
+    points = done[(done["metric"] == metric) & (done["extractor"] == extractor) & done["train_time"].notna()]
+    base = metric.removeprefix(metrics_info.CURVE_PREFIX)
+    datasets = sorted(points["dataset"].unique())
+    fig = Figure(layout="constrained", figsize=(6.5 * len(datasets), 4.5))
+    for i, dataset in enumerate(datasets):
+        ax = fig.add_subplot(1, len(datasets), i + 1)
+        part = points[points["dataset"] == dataset]
+        for c, (model, model_points) in enumerate(part.groupby("model", sort=True)):
+            for j, (_, line) in enumerate(model_points.groupby(["run_id", "seed"], sort=True)):
+                line = line.sort_values("train_steps")
+                ax.plot(line["train_time"], line["value"], marker="o", markersize=3, color=f"C{c % 10}",
+                        label=model if j == 0 else None)
+        targets = done[(done["dataset"] == dataset) & done["metric"].str.startswith(f"{metrics_info.TIME_TO_PREFIX}{base}@")
+                       & (done["extractor"] == extractor)]
+        levels = sorted({metrics_info.time_to_target(m) for m in targets["metric"]})
+        for target in levels:
+            ax.axhline(target, color="0.4", linestyle="--", linewidth=0.8)
+            ax.annotate(f"{base} = {target:g}", (1, target), xycoords=("axes fraction", "data"), fontsize=7,
+                        ha="right", va="bottom", color="0.3")
+        shown = [v for v in [*part["value"], *levels] if v > 0]
+        if shown and max(shown) > 5 * min(shown):  # FIDs fall by orders of magnitude while training
+            ax.set_yscale("log")
+        ax.set_xlim(left=0)
+        ax.set(xlabel="training time (s, evaluations excluded)", ylabel=f"{base} [{extractor}]", title=dataset)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{base} during training (each line one seed; n = {_counts(points)} samples per point)")
+    return _save(fig, out_dir, "quality_curves")
+
+
+def _counts(points: pd.DataFrame) -> str:
+    return "/".join(str(int(n)) for n in sorted(points["n_samples"].dropna().unique())) or "?"
 
 
 def quality_vs_sampling_cost(summary: pd.DataFrame, out_dir: Path) -> Path | None:

@@ -44,6 +44,18 @@ def mean_std(mean: float, std: float, n: int | None) -> str:
     return f"{number(mean)} ± {spread}{count}"
 
 
+def time_to_cell(mean: float, std: float, n: int, n_reached: int, shown_n: int | None = None) -> str:
+    """A time_to_* cell: "mean ± std" when every seed reached the target, "not reached" when none did,
+    "not reached by k of n seeds" when some did not (their mean time is +inf: never reached)."""
+    if pd.isna(mean):
+        return ""
+    if n_reached == n:
+        return mean_std(mean, std, shown_n)
+    if n_reached == 0:
+        return "not reached"
+    return f"not reached by {n - n_reached} of {n} seeds"
+
+
 def percent(value: float) -> str:
     if pd.isna(value):
         return ""

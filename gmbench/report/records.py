@@ -18,12 +18,16 @@ from gmbench.io import atomic_path
 COLUMNS = [
     "run_id", "suite", "model", "family", "variant", "dataset", "seed", "metric", "value", "unit",
     "higher_is_better", "extractor", "extractor_sha256", "n_samples", "device", "dtype", "status",
+    "train_steps", "train_time",
 ]
+# Columns added after records were first kept in git: older records.csv files load with them empty.
+# train_steps / train_time: where in training a row was measured (curve points and time_to_* rows).
+LATER_COLUMNS = ("train_steps", "train_time")
 DTYPES = {
     "run_id": "string", "suite": "string", "model": "string", "family": "string", "variant": "string",
     "dataset": "string", "seed": "Int64", "metric": "string", "value": "float64", "unit": "string",
     "higher_is_better": "boolean", "extractor": "string", "extractor_sha256": "string", "n_samples": "Int64",
-    "device": "string", "dtype": "string", "status": "string",
+    "device": "string", "dtype": "string", "status": "string", "train_steps": "Int64", "train_time": "float64",
 }
 RECORDS_FILE = "records.csv"
 MANIFEST_FILE = "manifest.json"
@@ -43,10 +47,14 @@ def write_records(rows: Iterable[dict] | pd.DataFrame, path: str | os.PathLike) 
 
 def _read_one(csv: Path) -> pd.DataFrame:
     try:
-        frame = pd.read_csv(csv, dtype={"variant": "string", "extractor": "string", "extractor_sha256": "string"},
+        frame = pd.read_csv(csv, dtype={"variant": "string", "extractor": "string", "extractor_sha256": "string",
+                                             "unit": "string"},
                             keep_default_na=False, na_values=[""])
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise GmbenchError(f"{csv} is not a readable records CSV: {exc}") from None
+    for col in LATER_COLUMNS:
+        if col not in frame.columns:
+            frame[col] = float("nan")
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise GmbenchError(f"{csv} is missing the record columns {', '.join(missing)}; is it a gmbench records.csv?")

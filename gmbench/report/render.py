@@ -16,7 +16,7 @@ import pandas as pd
 
 from gmbench.errors import GmbenchError
 from gmbench.io import write_text
-from gmbench.report import figures, published, tables
+from gmbench.report import figures, metrics_info, published, tables
 from gmbench.report.fmt import markdown_table
 from gmbench.report.runs import Run
 
@@ -31,6 +31,18 @@ LEGEND = (
     "Dai & Wipf 2019; Inception FID, 10k generated vs 10k test images); they were not measured here. "
     "Only jobs that finished are in the tables; failed and diverged jobs are listed apart."
 )
+
+TIME_TO_LEGEND = (
+    " Columns time_to_<metric>@X: training seconds (curve evaluations excluded) until the model's quality "
+    "curve first reached X; \"not reached\" when it did not within the training budget; the curves are "
+    "in the figure \"Quality during training\"."
+)
+
+
+def legend(summary: pd.DataFrame) -> str:
+    """The table legend, with the time-to-quality sentence where the tables have such columns."""
+    has_time_to = summary["metric"].map(metrics_info.kind).eq("time_to_quality").any()
+    return LEGEND + (TIME_TO_LEGEND if has_time_to else "")
 
 
 def default_out_dir(runs: list[Run]) -> Path:
@@ -53,7 +65,7 @@ class ReportInputs:
 def gather(runs: list[Run], out_dir: Path, with_figures: bool) -> ReportInputs:
     records = pd.concat([r.records for r in runs], ignore_index=True)
     summary = tables.summarise(records)
-    pngs = _figures(runs, summary, out_dir) if with_figures else []
+    pngs = _figures(runs, records, summary, out_dir) if with_figures else []
     return ReportInputs(runs, records, [m for r in runs for m in r.manifests], summary, pngs, out_dir)
 
 
@@ -67,14 +79,16 @@ def _marked(table: tables.DatasetTable, escape: Callable[[str], str], bold: Call
     return text
 
 
-def _figures(runs: list[Run], summary: pd.DataFrame, out_dir: Path) -> list[Path]:
+def _figures(runs: list[Run], records: pd.DataFrame, summary: pd.DataFrame, out_dir: Path) -> list[Path]:
     fig_dir = out_dir / "figures"
-    made = [figures.quality_vs_train_time(summary, fig_dir), figures.quality_vs_sampling_cost(summary, fig_dir),
+    made = [figures.quality_curves(records, fig_dir), figures.quality_vs_train_time(summary, fig_dir),
+            figures.quality_vs_sampling_cost(summary, fig_dir),
             figures.throughput(summary, fig_dir), figures.sample_grids(runs, fig_dir)]
     return [p for p in made if p is not None]
 
 
 FIGURE_TITLES = {
+    "quality_curves": "Quality during training, against training time (time to a target FID)",
     "quality_vs_train_time": "Quality against training time",
     "quality_vs_sampling_cost": "Diffusion samplers: quality against sampling cost (NFE, images/s)",
     "throughput": "Training and sampling throughput",
@@ -90,7 +104,7 @@ def _run_lines(runs: list[Run], code: Callable[[str], str]) -> list[str]:
 def render_markdown(inputs: ReportInputs) -> str:
     runs, records, manifests, summary, pngs, out_dir = (inputs.runs, inputs.records, inputs.manifests, inputs.summary,
                                                         inputs.figures, inputs.out_dir)
-    lines = ["# gmbench report", "", "Runs: " + "; ".join(_run_lines(runs, lambda p: f"`{p}`")), "", LEGEND, ""]
+    lines = ["# gmbench report", "", "Runs: " + "; ".join(_run_lines(runs, lambda p: f"`{p}`")), "", legend(summary), ""]
     for dataset in summary["dataset"].unique():
         table = tables.dataset_table(summary, dataset)
         shown = _marked(table, lambda s: s, lambda s: f"**{s}**" if s else s).reset_index()
@@ -139,7 +153,7 @@ def render_html(inputs: ReportInputs) -> str:
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8"><title>gmbench report</title>',
              f"<style>{CSS}</style></head><body>", "<h1>gmbench report</h1>",
              "<p>Runs: " + "; ".join(_run_lines(runs, lambda p: f"<code>{html.escape(p)}</code>")) + "</p>",
-             f"<p>{html.escape(LEGEND)}</p>"]
+             f"<p>{html.escape(legend(summary))}</p>"]
     for dataset in summary["dataset"].unique():
         table = tables.dataset_table(summary, dataset)
         shown = _marked(table, html.escape, lambda s: f"<strong>{s}</strong>" if s else s)
@@ -176,7 +190,7 @@ def render_latex(inputs: ReportInputs) -> str:
                                                   inputs.out_dir)
     parts = [r"\documentclass{article}", r"\usepackage[margin=1.5cm,landscape]{geometry}",
              r"\usepackage{booktabs}", r"\usepackage{graphicx}", r"\begin{document}", r"\section*{gmbench report}",
-             latex_escape(LEGEND), ""]
+             latex_escape(legend(summary)), ""]
     for dataset in summary["dataset"].unique():
         table = tables.dataset_table(summary, dataset)
         shown = _marked(table, latex_escape, lambda s: rf"\textbf{{{s}}}" if s else s)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from gmbench.report import metrics_info, published
-from gmbench.report.fmt import mean_std, number
+from gmbench.report.fmt import mean_std, number, time_to_cell
 
 ROW = ["dataset", "family", "model", "variant"]
 CELL = ["metric", "extractor"]
@@ -24,13 +24,17 @@ def summarise(records: pd.DataFrame) -> pd.DataFrame:
     """Long summary: one row per (dataset, family, model, variant, metric, extractor) over done seeds.
 
     Columns: ... unit, higher_is_better, mean, std (sample std, ddof=1; NaN for one seed), n_seeds (the
-    number of values: seeds, times runs where several runs hold the same model),
-    reference (the row's role: "floor", "baseline" or ""), best (best non-reference value of its column).
+    number of values: seeds, times runs where several runs hold the same model), n_finite (values that
+    are finite: for ``time_to_*`` rows the seeds that reached the target; the mean is +inf when one did
+    not), reference (the row's role: "floor", "baseline" or ""), best (best non-reference value of its
+    column). Curve points (``curve_*``, many per job) are not summarised: ``quality_curves`` draws them.
     """
     done = records[(records["status"] == "done") & records["value"].notna()]
+    done = done[done["metric"].map(metrics_info.kind) != "curve"]
     summary = (done.groupby(ROW + CELL, dropna=False, sort=False)
                .agg(unit=("unit", "first"), higher_is_better=("higher_is_better", "first"),
-                    mean=("value", "mean"), std=("value", "std"), n_seeds=("value", "count"))
+                    mean=("value", "mean"), std=("value", "std"), n_seeds=("value", "count"),
+                    n_finite=("value", lambda v: int(np.isfinite(v.to_numpy(dtype=float)).sum())))
                .reset_index())
     summary["reference"] = summary["model"].map(REFERENCE_ROLES).fillna("")
     summary["best"] = _best_marks(summary)
@@ -42,9 +46,11 @@ def summarise(records: pd.DataFrame) -> pd.DataFrame:
 
 
 def _best_marks(summary: pd.DataFrame) -> pd.Series:
-    """True where a row holds the best mean of its (dataset, metric, extractor) column among measured models."""
-    gated = summary["metric"].map(metrics_info.kind).isin(["quality", "performance"])
-    eligible = gated & (summary["reference"] == "") & summary["higher_is_better"].notna()
+    """True where a row holds the best mean of its (dataset, metric, extractor) column among measured models
+    (a time_to_* target that some seed did not reach, mean +inf, is never best)."""
+    gated = summary["metric"].map(metrics_info.kind).isin(["quality", "performance", "time_to_quality"])
+    eligible = (gated & (summary["reference"] == "") & summary["higher_is_better"].notna()
+                & np.isfinite(summary["mean"].to_numpy(dtype=float)))
     best = pd.Series(False, index=summary.index)
     for _, group in summary[eligible].groupby(["dataset", "metric", "extractor"], dropna=False):
         higher = bool(group["higher_is_better"].iloc[0])
@@ -70,6 +76,15 @@ def row_label(model: str, variant: str) -> str:
     return f"{label} — {role}" if role else label
 
 
+def _cell(metric: str, mean: float, std: float, n: int, n_finite: int, shown_n: int | None) -> str:
+    kind = metrics_info.kind(metric)
+    if kind == "setting":
+        return number(mean)
+    if kind == "time_to_quality":
+        return time_to_cell(mean, std, n, n_finite, shown_n)
+    return mean_std(mean, std, shown_n)
+
+
 @dataclass(frozen=True)
 class DatasetTable:
     """One dataset's table as cell strings, with the best cells marked and the published column apart."""
@@ -87,8 +102,8 @@ def dataset_table(summary: pd.DataFrame, dataset: str) -> DatasetTable:
     part["column"] = [column_label(m, e, u) for m, e, u in zip(part["metric"], part["extractor"], part["unit"])]
     seeds = part[part["metric"].map(metrics_info.kind) != "setting"].groupby("row")["n_seeds"].agg(lambda n: set(n))
     shared = {row: next(iter(n)) for row, n in seeds.items() if len(n) == 1}  # rows whose cells share one seed count
-    part["cell"] = [number(m) if metrics_info.kind(k) == "setting" else mean_std(m, s, None if row in shared else n)
-                    for row, k, m, s, n in zip(part["row"], part["metric"], part["mean"], part["std"], part["n_seeds"])]
+    part["cell"] = [_cell(k, m, s, n, f, None if row in shared else n) for row, k, m, s, n, f in
+                    zip(part["row"], part["metric"], part["mean"], part["std"], part["n_seeds"], part["n_finite"])]
     rows = list(dict.fromkeys(part["row"]))
     ordered = sorted(set(zip(part["metric"], part["extractor"], part["column"])),
                      key=lambda t: (metrics_info.order_key(t[0]), t[1]))
@@ -128,11 +143,18 @@ def _insert_published(text: pd.DataFrame, best: pd.DataFrame, part: pd.DataFrame
 def provenance(records: pd.DataFrame, manifests: list[dict], dataset: str) -> list[str]:
     """Lines naming how the dataset's numbers were made: extractors and weights, samples, device, versions."""
     part = records[(records["dataset"] == dataset) & (records["status"] == "done")]
-    quality = part[part["extractor"].fillna("") != ""]
+    kinds = part["metric"].map(metrics_info.kind)
+    quality = part[(part["extractor"].fillna("") != "") & ~kinds.isin(["curve", "time_to_quality"])]
     lines = []
     for (extractor, sha), group in quality.groupby(["extractor", "extractor_sha256"], dropna=False):
         counts = ", ".join(str(int(n)) for n in sorted(group["n_samples"].dropna().unique()))
         lines.append(f"extractor {extractor}, weights sha256 {sha or 'unknown'}, samples per score {counts or 'unknown'}")
+    curves = part[kinds == "curve"]
+    for (metric, extractor, sha), group in curves.groupby(["metric", "extractor", "extractor_sha256"], dropna=False):
+        counts = ", ".join(str(int(n)) for n in sorted(group["n_samples"].dropna().unique()))
+        lines.append(f"quality curve {metric} (and time_to_* targets): extractor {extractor}, weights sha256 "
+                     f"{sha or 'unknown'}, samples per point {counts or 'unknown'}, "
+                     f"{group.groupby(['run_id', 'model', 'seed']).ngroups} jobs")
     lines.append("device " + ", ".join(sorted(set(part["device"].dropna()))) +
                  "; dtype " + ", ".join(sorted(set(part["dtype"].dropna()))))
     run_ids = set(part["run_id"].dropna())
