@@ -1,5 +1,10 @@
-"""Exponential moving averages of weights, for sampling from a smoothed generator or denoiser
-(Polyak averaging; Karras et al. 2018 for GAN generators, Ho et al. 2020 for diffusion)."""
+"""Exponential moving averages of weights, for sampling from a smoothed denoiser (Polyak averaging,
+as in Ho et al. 2020).
+
+A generator EMA for the GANs was tried and left out: on the quick suite's dcgan (width 32, lr 5e-4),
+EMA 0.999 with this warm-up scored fid 290/223/191 at 600/1,200/2,400 steps against 289/221/192
+without it (mnist-lenet, 500 samples): at these lengths the warm-up keeps the average to the last
+~100-300 steps, which the GAN's own iterate already is."""
 from __future__ import annotations
 
 import torch

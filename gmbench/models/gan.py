@@ -7,7 +7,6 @@ models share sampling (``AdversarialModel``); gan-mlp and dcgan also share the t
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Callable
 
@@ -16,7 +15,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gmbench.models.base import GenerativeModel
-from gmbench.models.ema import ema_decay_at, ema_update
 from gmbench.registry import register_model
 
 
@@ -120,10 +118,7 @@ class DCGANDiscriminator(nn.Module):
 
 # --- models ---------------------------------------------------------------------------------------
 class AdversarialModel(GenerativeModel):
-    """Shared parts of the GANs: ``self.generator`` maps z [B,z_dim] to images; sampling runs it in eval
-    mode. With ``config.ema_decay > 0`` samples come from an exponential moving average of the
-    generator's weights instead (Karras et al. 2018; Yazici et al. 2019 show it lowers FID at no
-    training cost), updated after every generator step with the warm-up of ``ema_decay_at``."""
+    """Shared parts of the GANs: ``self.generator`` maps z [B,z_dim] to images; sampling runs it in eval mode."""
 
     family = "gan"
     generator: nn.Module
@@ -132,23 +127,12 @@ class AdversarialModel(GenerativeModel):
         c = self.config
         return torch.optim.Adam(module.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
 
-    def _build_generator_ema(self) -> None:
-        """Call once ``self.generator`` exists: the averaged copy, or None when ema_decay is 0."""
-        self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False) if self.config.ema_decay > 0 else None
-        self.generator_steps = 0  # host-side counter for the EMA warm-up (training state, not checkpointed)
-
-    def _generator_step_done(self) -> None:
-        self.generator_steps += 1
-        if self.generator_ema is not None:
-            ema_update(self.generator_ema, self.generator, ema_decay_at(self.generator_steps, self.config.ema_decay))
-
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        net = self.generator if self.generator_ema is None else self.generator_ema
-        was_training = net.training
-        net.eval()
-        out = net(self.randn(n, self.config.z_dim, generator=generator))  # [n,C,H,W]
-        net.train(was_training)
+        was_training = self.generator.training
+        self.generator.eval()
+        out = self.generator(self.randn(n, self.config.z_dim, generator=generator))  # [n,C,H,W]
+        self.generator.train(was_training)
         return out
 
 
@@ -161,7 +145,6 @@ class NonSaturatingGAN(AdversarialModel):
     def _build_optimizers(self) -> None:
         self.opt_g = self._adam(self.generator)
         self.opt_d = self._adam(self.discriminator)
-        self._build_generator_ema()
 
     def train_step(self, x: Tensor) -> dict[str, Tensor]:
         z = self.randn(x.shape[0], self.config.z_dim)  # [B,z]
@@ -174,7 +157,6 @@ class NonSaturatingGAN(AdversarialModel):
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
-        self._generator_step_done()
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
 
 
@@ -187,7 +169,6 @@ class GANMLPConfig:
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
-    ema_decay: float = 0.0  # > 0: sample from an EMA of the generator (see AdversarialModel)
 
 
 @register_model("gan-mlp")
@@ -217,7 +198,6 @@ class DCGANConfig:
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
-    ema_decay: float = 0.0
 
 
 @register_model("dcgan")
@@ -246,7 +226,6 @@ class WGANGPConfig:
     lr: float = 1e-4
     beta1: float = 0.0
     beta2: float = 0.9
-    ema_decay: float = 0.0
 
     def __post_init__(self):
         if self.n_critic < 1:
@@ -278,7 +257,6 @@ class WGANGP(AdversarialModel):
         self.critic = DCGANDiscriminator(c.width, image_shape[0], batch_norm=False)
         self.opt_g = self._adam(self.generator)
         self.opt_c = self._adam(self.critic)
-        self._build_generator_ema()
 
     def train_step(self, x: Tensor) -> dict[str, Tensor]:
         c = self.config
@@ -298,5 +276,4 @@ class WGANGP(AdversarialModel):
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
-        self._generator_step_done()
         return {"loss_c": loss_c.detach(), "gp": gp.detach(), "loss_g": loss_g.detach()}
