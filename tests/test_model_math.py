@@ -85,6 +85,37 @@ def test_gaussian_nll_matches_normal_log_prob():
     assert vae.gaussian_nll(x, mean, log_gamma).item() == pytest.approx(expected.item(), rel=1e-12)
 
 
+def _two_stage_in_stage_2(updates: int) -> tuple[vae.TwoStageVAE, torch.Tensor]:
+    torch.manual_seed(0)
+    model = vae.TwoStageVAE(vae.TwoStageVAEConfig(latent_dim=3, width=4, stage1_steps=1, stage2_hidden=8, stage2_updates=updates))
+    with torch.no_grad():
+        model.stage2.log_gamma.fill_(math.log(0.25))
+    x = torch.rand(5, 1, 28, 28) * 2 - 1
+    model.train_step(x)  # the one stage-1 step
+    return model, x
+
+
+def test_two_stage_vae_second_stage_runs_its_updates_per_batch():
+    """Each stage-2 call is ``stage2_updates`` Adam updates of stage 2 alone; stage 1 stays frozen."""
+    model, x = _two_stage_in_stage_2(updates=3)
+    stage1 = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith("stage2.")}
+    model.train_step(x)
+    assert model.opt2.state[model.stage2.log_gamma]["step"].item() == 3
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in stage1.items())
+
+
+def test_two_stage_vae_samples_stage_two_with_its_variance():
+    """z ~ N(dec2(u), gamma I), then the stage-1 decoder mean: the sample equals that chain drawn by hand."""
+    model, _ = _two_stage_in_stage_2(updates=1)
+    n, d = 4, model.config.latent_dim
+    samples = model.sample(n, generator=torch.Generator().manual_seed(7))
+    g = torch.Generator().manual_seed(7)
+    u = torch.randn(n, d, generator=g)
+    z = model.stage2.decoder(u) + 0.5 * torch.randn(n, d, generator=g)  # sqrt(gamma) = 0.5
+    assert torch.allclose(samples, model.decode(z), atol=1e-12)
+    assert not torch.allclose(samples, model.decode(model.stage2.decoder(u)), atol=1e-3)
+
+
 # --- DDPM -----------------------------------------------------------------------------------------
 def test_linear_schedule_and_forward_process():
     betas = dm.linear_beta_schedule(1000)
