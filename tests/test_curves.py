@@ -10,7 +10,6 @@ from gmbench.report import metrics_info
 from gmbench.report.records import COLUMNS, load_records, to_frame, write_records
 
 
-
 def test_time_to_target_is_the_first_point_that_reaches_it():
     points = [CurvePoint(100, 10.0, 900.0), CurvePoint(200, 21.0, 300.0), CurvePoint(300, 33.0, 150.0),
               CurvePoint(400, 42.0, 180.0), CurvePoint(500, 55.0, 90.0)]
