@@ -360,9 +360,10 @@ class FlowMatching(UNetDiffusion):
     v_theta(x_t, t) on x - noise. Same U-Net, optimiser, EMA and CPU-sized defaults as ddpm
     (0.38 M parameters, lr 2e-3); ``noise_sampling="logit-normal"`` draws t = sigmoid(N(0,1))
     (Esser et al. 2024) instead of U[0,1], and "mixed" replaces ``uniform_fraction`` of those draws
-    by U[0,1] ones, so that t near 0, where every sampler takes its first step, is trained. Samplers: "euler" (nfe = sample_steps) and "heun" (nfe =
-    2 * sample_steps: the corrector's evaluation at t+h cannot be reused at the next step because
-    the state moved); default Euler, 50 steps.
+    by U[0,1] ones, so that t near 0, where every sampler takes its first step, is trained (quick
+    suite, 3,250 steps: Euler-20 fid 130 against 120 for pure logit-normal). Samplers: "euler" (nfe
+    = sample_steps) and "heun" (nfe = 2 * sample_steps: the corrector's evaluation at t+h cannot be
+    reused at the next step because the state moved); default Euler, 50 steps.
     """
 
     Config = FlowMatchingConfig
