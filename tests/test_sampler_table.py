@@ -4,13 +4,12 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.sampler_table import REFERENCE, SAMPLERS, sampler_suite, sampler_table
+from gmbench.bench.suite import load_suite
 from gmbench.report.records import to_frame
 
 
 def test_sampler_suite_is_the_quick_ddpm_trained_longer_without_a_curve():
     suite = sampler_suite(steps_factor=2.0, n=1000)
-    from gmbench.bench.suite import load_suite
-
     quick = next(m for m in load_suite("quick").models if m.name == "ddpm")
     [entry] = suite.models
     assert entry.budget.steps == 2 * quick.budget.steps and entry.budget.seconds is None
