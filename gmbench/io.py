@@ -1,15 +1,27 @@
 """Atomic file writes: a temporary file in the same folder, fsync, then rename over the target.
 
-A crash or SIGKILL leaves either the old file or the new one, never half of one.
+A crash or SIGKILL leaves either the old file or the new one, never half of one. The temporary
+files carry a name of gmbench's own, ``.<name>.gmbench-<host>-<pid>-<random>.tmp``, so that
+``remove_stale_temporaries`` removes only what a dead gmbench process on this host left behind:
+never a user's file, never a live process's file, never another host's on a shared filesystem.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
+
+_TMP_TAG = "gmbench"
+_TMP_NAME = re.compile(r"^\..+\.gmbench-(?P<host>[A-Za-z0-9_.-]+)-(?P<pid>\d+)-[A-Za-z0-9_]+\.tmp$")
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname()) or "host"
 
 
 @contextmanager
@@ -17,7 +29,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path to write; it replaces ``path`` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_TMP_TAG}-{_host()}-{os.getpid()}-", suffix=".tmp",
+                               dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -27,6 +40,36 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def is_stale_temporary(path: Path) -> bool:
+    """True for a temporary file of ``atomic_path`` whose writer (this host, that pid) is no longer alive."""
+    m = _TMP_NAME.match(path.name)
+    return bool(m) and m["host"] == _host() and int(m["pid"]) != os.getpid() and not _alive(int(m["pid"]))
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:
+    """Delete the stale gmbench temporaries in ``folder`` (and below it when ``recursive``); returns them."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    candidates = folder.rglob(".*.tmp") if recursive else folder.glob(".*.tmp")
+    removed = []
+    for path in candidates:
+        if path.is_file() and is_stale_temporary(path):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

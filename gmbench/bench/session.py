@@ -27,7 +27,7 @@ from gmbench.bench.runner import JobContext, run_job
 from gmbench.bench.suite import Suite
 from gmbench.device import resolve_device
 from gmbench.errors import GmbenchError
-from gmbench.io import write_json
+from gmbench.io import remove_stale_temporaries, write_json
 from gmbench.report.records import MANIFEST_FILE, RECORDS_FILE, to_frame, write_records
 
 FINISHED = ("done", "diverged")  # statuses --resume keeps; failed jobs run again
@@ -120,8 +120,7 @@ def run_suite(suite: Suite, out: str | os.PathLike | None, device: str = "auto",
     else:
         previous = {}
     run_dir.mkdir(parents=True, exist_ok=True)
-    for stale in run_dir.rglob(".*.tmp"):  # left by a run killed mid-write; the real file is intact
-        stale.unlink()
+    remove_stale_temporaries(run_dir, recursive=True)  # a killed run's own temporaries; the real files are intact
     run_id = previous.get("run_id", run_dir.name)
     manifest = {
         **previous, "run_id": run_id, "suite": suite.name, "suite_file": suite.text, "description": suite.description,
