@@ -2,11 +2,14 @@
 
 Files follow torchvision's layout: ``<root>/MNIST/raw/train-images-idx3-ubyte[.gz]`` and so on.
 Root: explicit argument (``--data-root``) > ``GMBENCH_DATA_ROOT`` > ``~/.cache/gmbench/datasets``.
+Missing files are an error that creates nothing; torchvision downloads them only when
+``GMBENCH_DOWNLOAD=1`` asks for it, and gmbench says so on stderr.
 """
 from __future__ import annotations
 
 import gzip
 import os
+import sys
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -20,6 +23,7 @@ from gmbench.errors import GmbenchError
 from gmbench.registry import DATASETS
 
 ENV_DATA_ROOT = "GMBENCH_DATA_ROOT"
+ENV_DOWNLOAD = "GMBENCH_DOWNLOAD"
 _IDX_DTYPE_UBYTE = 0x08
 _SPLIT_PREFIX = {"train": "train", "test": "t10k"}
 
@@ -29,7 +33,7 @@ class DatasetSpec:
     """Where a dataset's IDX files live and what they must contain."""
 
     folder: str  # sub-folder of the root, as torchvision names it ("MNIST", "FashionMNIST")
-    torchvision_class: str  # used only to download when files are missing
+    torchvision_class: str  # used only to download missing files when GMBENCH_DOWNLOAD=1
     counts: tuple[tuple[str, int], ...]  # (split, number of images)
     image_shape: tuple[int, int, int] = (1, 28, 28)
     num_classes: int = 10
@@ -94,11 +98,18 @@ def read_idx(path: Path, expected_ndim: int, expected_count: int | None = None,
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 
-def _download(spec: DatasetSpec, root: Path) -> None:
+def _download(name: str, spec: DatasetSpec, root: Path) -> None:
+    """Fetch both splits through torchvision, saying so on stderr; GmbenchError when that fails."""
     import torchvision.datasets as tvd
 
-    getattr(tvd, spec.torchvision_class)(str(root), train=True, download=True)
-    getattr(tvd, spec.torchvision_class)(str(root), train=False, download=True)
+    print(f"gmbench: downloading dataset {name!r} into {root / spec.folder} with torchvision ({ENV_DOWNLOAD}=1)",
+          file=sys.stderr, flush=True)
+    try:
+        for train in (True, False):
+            getattr(tvd, spec.torchvision_class)(str(root), train=train, download=True)
+    except Exception as exc:
+        raise GmbenchError(f"Downloading dataset {name!r} into {root} failed ({type(exc).__name__}: {exc}). Check the "
+                           f"network, or put the IDX files there yourself and unset {ENV_DOWNLOAD}.") from None
 
 
 @lru_cache(maxsize=8)
@@ -108,14 +119,13 @@ def _load(name: str, split: str, root: Path) -> tuple[Tensor, Tensor]:
         raise GmbenchError(f"Dataset {name!r} has no split {split!r}; splits: {', '.join(dict(spec.counts))}.")
     image_path, label_path = spec.files(root, split)
     if _existing(image_path) is None or _existing(label_path) is None:
-        try:
-            _download(spec, root)
-        except Exception as exc:
+        if os.environ.get(ENV_DOWNLOAD) != "1":
             raise GmbenchError(
-                f"Dataset {name!r} ({split}) is not under {root} and could not be downloaded ({type(exc).__name__}). "
-                f"Set {ENV_DATA_ROOT} (or --data-root) to a folder holding {image_path.relative_to(root)}[.gz] and "
-                f"{label_path.relative_to(root)}[.gz] in torchvision's layout."
-            ) from None
+                f"Dataset {name!r} ({split}) is not under {root}: gmbench looked for {image_path.relative_to(root)}[.gz] "
+                f"and {label_path.relative_to(root)}[.gz] (torchvision's layout). Set {ENV_DATA_ROOT} (or --data-root) "
+                f"to the folder that holds them, or set {ENV_DOWNLOAD}=1 to let torchvision download them into {root}."
+            )
+        _download(name, spec, root)
     images = read_idx(_existing(image_path), 3, spec.count(split), spec.image_shape[1:])
     labels = read_idx(_existing(label_path), 1, spec.count(split))
     if labels.max() >= spec.num_classes:

@@ -61,14 +61,37 @@ def test_truncated_gzip_is_an_error_naming_the_file(tmp_path, images):
     assert str(path) in str(err.value)
 
 
-def test_missing_data_offline_names_variable_and_files(tmp_path, monkeypatch):
-    def offline(*a, **k):
+@pytest.fixture
+def torchvision_calls(monkeypatch):
+    """Replace torchvision's dataset classes by a fake that records its arguments and fails like an offline machine."""
+    calls = []
+
+    def offline(root, train, download):
+        calls.append((root, train, download))
         raise OSError("network unreachable")
 
-    monkeypatch.setattr("gmbench.data._download", offline)
+    for name in ("MNIST", "FashionMNIST"):
+        monkeypatch.setattr(f"torchvision.datasets.{name}", offline)
+    return calls
+
+
+def test_missing_data_is_an_error_that_creates_and_downloads_nothing(tmp_path, monkeypatch, torchvision_calls):
+    monkeypatch.delenv("GMBENCH_DOWNLOAD", raising=False)
     with pytest.raises(GmbenchError, match="GMBENCH_DATA_ROOT") as err:
         load_dataset("fashion-mnist", "test", root=tmp_path)
-    assert "FashionMNIST/raw/t10k-images-idx3-ubyte" in str(err.value)
+    assert torchvision_calls == [] and list(tmp_path.iterdir()) == []
+    message = str(err.value)
+    for expected in ("FashionMNIST/raw/t10k-images-idx3-ubyte", "FashionMNIST/raw/t10k-labels-idx1-ubyte", str(tmp_path),
+                     "GMBENCH_DOWNLOAD=1"):
+        assert expected in message
+
+
+def test_gmbench_download_1_asks_torchvision_and_says_so(tmp_path, monkeypatch, capsys, torchvision_calls):
+    monkeypatch.setenv("GMBENCH_DOWNLOAD", "1")
+    with pytest.raises(GmbenchError, match="network unreachable"):
+        load_dataset("mnist", "test", root=tmp_path)
+    assert torchvision_calls == [(str(tmp_path), True, True)]
+    assert f"downloading dataset 'mnist' into {tmp_path / 'MNIST'}" in capsys.readouterr().err
 
 
 @requires_mnist

@@ -18,6 +18,7 @@ from gmbench.metrics import inception_weights
 from gmbench.metrics.features import extract
 from gmbench.metrics.inception import InceptionV3TF, InceptionV3TFExtractor, build_inception_extractor
 from gmbench.metrics.resize import resize_bilinear
+from gmbench.metrics.weights_file import file_sha256
 from gmbench.registry import EXTRACTORS
 from tests.conftest import requires_mnist
 
@@ -101,7 +102,7 @@ def test_state_dict_names_and_shapes_equal_the_torchscript(extractor, torchscrip
     assert list(ours) == list(theirs)
     assert all(ours[k].shape == theirs[k].shape for k in theirs)
     assert extractor.num_classes is None and extractor.feature_dim == 2048
-    assert extractor.weights_sha256 == inception_weights.file_sha256(weights_path)
+    assert extractor.weights_sha256 == file_sha256(weights_path)
 
 
 @requires_mnist

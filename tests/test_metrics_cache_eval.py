@@ -1,11 +1,13 @@
 """Reference-statistics cache (reuse, rebuild on any key change) and the evaluate() API."""
 import math
+import os
 
 import pytest
 import torch
 
 from gmbench.data import load_dataset
 from gmbench.errors import GmbenchError
+from gmbench.io import _host
 from gmbench.metrics.classifier_scores import classifier_accuracy_score
 from gmbench.metrics import METRIC_NAMES, build_extractor, check_metrics, evaluate
 from gmbench.metrics.features import FeatureExtractor, extract
@@ -13,6 +15,7 @@ from gmbench.metrics.fid import fid_from_features
 from gmbench.metrics.stats_cache import reference_stats
 from gmbench.registry import EXTRACTORS
 from tests.conftest import requires_mnist
+from tests.test_io import _dead_pid
 
 pytestmark = requires_mnist  # every test here reads MNIST
 
@@ -51,6 +54,15 @@ def test_cache_is_reused_and_rebuilt_when_a_key_part_changes(cache, lenet, monke
     rebuilt, _, reused = reference_stats(lenet, "mnist", "test", 300)
     assert not reused and torch.equal(rebuilt.features, first.features)
     assert len(list(cache.glob("*.pt"))) == 6 and not list(cache.glob(".*.tmp"))
+
+
+def test_writing_the_cache_removes_only_dead_writers_temporaries(cache, lenet):
+    stale, live = (cache / f".x.pt.gmbench-{_host()}-{pid}-abc123.tmp" for pid in (_dead_pid(), os.getppid()))
+    user = cache / ".notes.tmp"
+    for path in (stale, live, user):
+        path.write_bytes(b"partial")
+    reference_stats(lenet, "mnist", "test", 20)
+    assert not stale.exists() and live.exists() and user.exists()
 
 
 def test_evaluate_scores_every_metric_with_provenance(cache, lenet):

@@ -22,8 +22,9 @@ from torch import Tensor, nn
 
 from gmbench.errors import GmbenchError
 from gmbench.metrics.features import FeatureExtractor
-from gmbench.metrics.inception_weights import file_sha256, find_weights, load_native_state_dict
+from gmbench.metrics.inception_weights import ADVICE, find_weights, load_native_state_dict
 from gmbench.metrics.resize import RESIZE_MODES, resize_bilinear
+from gmbench.metrics.weights_file import file_sha256, load_strict
 from gmbench.registry import register_extractor
 
 BATCH_NORM_EPS = 1e-3
@@ -232,11 +233,7 @@ def build_inception_extractor(device: str | torch.device = "cpu", weights: str |
     num_classes = state["fc.weight"].shape[0] if "fc.weight" in state else None
     with torch.device("meta"):
         extractor = InceptionV3TFExtractor(file_sha256(path), num_classes, resize)
-    try:
-        extractor.net.load_state_dict(state, strict=True, assign=True)
-    except RuntimeError as exc:
-        raise GmbenchError(f"{path} does not hold the Inception 2015-12-05 weights that {extractor.name!r} expects: "
-                           f"{' '.join(str(exc).split())}") from None
+    load_strict(extractor.net, state, f"Inception weights {path}", ADVICE)
     extractor.requires_grad_(False)
     return extractor.to(device).eval()
 

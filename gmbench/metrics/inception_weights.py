@@ -1,4 +1,4 @@
-"""Where the Inception 2015-12-05 weights come from, how they are read and renamed, and their sha256.
+"""Where the Inception 2015-12-05 weights come from and how their tensors are renamed (read by ``weights_file``).
 
 Accepted files:
 - NVIDIA's TorchScript port (StyleGAN2-ADA's ``inception-2015-12-05.pt``; ``shared/weights``), or
@@ -10,21 +10,20 @@ Accepted files:
 """
 from __future__ import annotations
 
-import hashlib
 import os
-import warnings
-import zipfile
-from functools import lru_cache
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from gmbench.errors import GmbenchError
+from gmbench.metrics.weights_file import read_state_dict, require_file
 
 ENV_WEIGHTS = "GMBENCH_INCEPTION_WEIGHTS"
 HUB_FILENAMES = ("weights-inception-2015-12-05-6726825d.pth", "pt_inception-2015-12-05-6726825d.pth")
 TORCH_FIDELITY_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
+ADVICE = (f"Point --inception-weights or ${ENV_WEIGHTS} at the TorchScript fid-inception-2015-12-05.torchscript.pt "
+          f"(shared/weights) or at torch-fidelity's {HUB_FILENAMES[0]}.")
 
 # torchvision / torch-fidelity module names -> the TF graph's, block by block.
 _STEM = {"Conv2d_1a_3x3": "conv", "Conv2d_2a_3x3": "conv_1", "Conv2d_2b_3x3": "conv_2",
@@ -58,10 +57,7 @@ def find_weights(explicit: str | os.PathLike | None = None) -> Path:
     for value, origin in ((explicit, "the weights option (--inception-weights)"), (os.environ.get(ENV_WEIGHTS), f"${ENV_WEIGHTS}")):
         if value:
             path = Path(value).expanduser()
-            if not path.is_file():
-                raise GmbenchError(f"Inception weights file {path} (from {origin}) does not exist. Point it at the TorchScript "
-                                   "fid-inception-2015-12-05.torchscript.pt (shared/weights) or at torch-fidelity's "
-                                   f"{HUB_FILENAMES[0]}.")
+            require_file(path, f"Inception weights file {path} (from {origin})", ADVICE)
             return path
     for path in hub_weights_paths():
         if path.is_file():
@@ -73,28 +69,6 @@ def find_weights(explicit: str | os.PathLike | None = None) -> Path:
         f"{HUB_FILENAMES[0]} ({TORCH_FIDELITY_URL}), whose softmax layer also enables Inception Score, at "
         f"{hub_weights_paths()[0]}. Offline, the 'mnist-lenet' extractor needs no download."
     )
-
-
-def _is_torchscript(path: Path) -> bool:
-    """TorchScript archives are zip files holding ``<name>/constants.pkl``; plain torch.save files do not."""
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        return any(name.endswith("/constants.pkl") for name in archive.namelist())
-
-
-def _read_state_dict(path: Path) -> dict[str, Tensor]:
-    try:
-        if _is_torchscript(path):
-            with warnings.catch_warnings():  # torch.jit.load's deprecation notice is not the user's concern
-                warnings.simplefilter("ignore", FutureWarning)
-                return dict(torch.jit.load(str(path), map_location="cpu").state_dict())
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises RuntimeError, pickle errors, zip errors, ... for unreadable files
-        raise GmbenchError(f"Cannot read Inception weights {path}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from None
-    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise GmbenchError(f"Inception weights {path} hold a {type(state).__name__}, not a state dict of tensors.")
-    return state
 
 
 def _rename_torchvision(state: dict[str, Tensor], path: Path) -> dict[str, Tensor]:
@@ -125,22 +99,7 @@ def _rename_torchvision(state: dict[str, Tensor], path: Path) -> dict[str, Tenso
 
 def load_native_state_dict(path: Path) -> dict[str, Tensor]:
     """A state dict with ``InceptionV3TF``'s names (``layers.*``, and ``fc.*`` where the file has logits)."""
-    state = _read_state_dict(path)
+    state = read_state_dict(path, f"Inception weights {path}", ADVICE)
     if "Conv2d_1a_3x3.conv.weight" in state:
         return _rename_torchvision(state, path)
     return {key.removeprefix("net."): value for key, value in state.items()}
-
-
-@lru_cache(maxsize=16)
-def _sha256(path: str, mtime_ns: int, size: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of the file, hashed once per process for a given path, mtime and size (~0.4 s for 87 MB)."""
-    stat = path.stat()
-    return _sha256(str(path.resolve()), stat.st_mtime_ns, stat.st_size)

@@ -6,7 +6,6 @@ Score. ``train_lenet`` trains the shipped weights and, unchanged, the fresh clas
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +17,12 @@ from torch import Tensor, nn
 from gmbench.data import DeviceBatches, to_float
 from gmbench.errors import GmbenchError
 from gmbench.metrics.features import FeatureExtractor
+from gmbench.metrics.weights_file import file_sha256, load_strict, read_state_dict, require_file
 from gmbench.registry import register_extractor
 
 SHIPPED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "mnist-lenet.pt"
+ADVICE = ("Restore the file (the shipped one is gmbench/weights/mnist-lenet.pt) or retrain it with "
+          "`gmbench train-classifier --out PATH`.")
 
 
 class LeNet(nn.Module):
@@ -117,10 +119,6 @@ def classifier_accuracy(net: LeNet, images: Tensor, labels: Tensor, batch_size: 
     return correct.item() / len(images)
 
 
-def file_sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def weights_manifest(path: str | Path) -> Path:
     """The JSON beside a weights file: ``mnist-lenet.pt`` -> ``mnist-lenet.json``."""
     return Path(path).with_suffix(".json")
@@ -133,10 +131,9 @@ class MnistLeNet(FeatureExtractor):
     feature_dim = LeNet.feature_dim
     preprocessing_version = "1"  # uint8 -> x/127.5 - 1, no resize
 
-    def __init__(self, weights_sha256: str, state_dict: dict[str, Tensor]):
+    def __init__(self, weights_sha256: str):
         super().__init__(weights_sha256, num_classes=10)
         self.net = LeNet()
-        self.net.load_state_dict(state_dict)
         self.eval()
 
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
@@ -148,22 +145,24 @@ class MnistLeNet(FeatureExtractor):
 def load_verified_state_dict(path: str | Path) -> tuple[dict[str, Tensor], str]:
     """Load weights whose sha256 equals the one recorded in the JSON beside them; refuse others."""
     path, manifest = Path(path), weights_manifest(path)
-    if not path.is_file() or not manifest.is_file():
-        raise GmbenchError(f"mnist-lenet weights {path} or their manifest {manifest} are missing; "
-                           "retrain them with `gmbench train-classifier --out PATH`.")
+    require_file(path, f"mnist-lenet weights {path}", ADVICE)
+    require_file(manifest, f"The manifest {manifest} of mnist-lenet weights", ADVICE)
     expected = json.loads(manifest.read_text()).get("sha256")
     actual = file_sha256(path)
     if actual != expected:
         raise GmbenchError(f"mnist-lenet weights {path} have sha256 {actual} but {manifest} records {expected}; "
-                           "the file is corrupted or was replaced. Restore it or retrain with `gmbench train-classifier`.")
-    return torch.load(path, map_location="cpu", weights_only=True), actual
+                           f"the file is corrupted or was replaced. {ADVICE}")
+    return read_state_dict(path, f"mnist-lenet weights {path}", ADVICE), actual
 
 
 @register_extractor("mnist-lenet")
 def build_mnist_lenet(device: str | torch.device = "cpu", weights: str | Path | None = None) -> MnistLeNet:
     """The ``mnist-lenet`` extractor on ``device`` from the shipped weights (or a retrained ``weights`` file)."""
-    state_dict, sha = load_verified_state_dict(weights or SHIPPED_WEIGHTS)
-    return MnistLeNet(sha, state_dict).to(device)
+    path = Path(weights or SHIPPED_WEIGHTS)
+    state_dict, sha = load_verified_state_dict(path)
+    extractor = MnistLeNet(sha)
+    load_strict(extractor.net, state_dict, f"mnist-lenet weights {path}", ADVICE)
+    return extractor.to(device)
 
 
 def train_shipped_weights(out: str | Path = SHIPPED_WEIGHTS, *, epochs: int = 6, seed: int = 0,

@@ -1,7 +1,10 @@
 """Sample sets from files for ``gmbench eval``: .npy / .npz arrays, .pt tensors or a folder of PNGs.
 
-Images are uint8 ``[N,H,W]`` or ``[N,1,H,W]`` (integer-valued arrays of another dtype are accepted
-when every value is in 0..255); anything else is a GmbenchError that says what was found.
+Images are uint8 ``[N,H,W]`` or ``[N,1,H,W]`` (integer arrays of another dtype are accepted when
+every value is in 0..255; 16-bit grayscale PNGs are scaled to 0..255). Float arrays are refused: their
+scale cannot be told from their values (0s and 1s may be black and white or two near-black pixel
+values), so the user converts them once with the formula of their range. Anything else is a
+GmbenchError that says what was found.
 """
 from __future__ import annotations
 
@@ -61,11 +64,19 @@ def _read_png_folder(folder: Path) -> Tensor:
     files = sorted(folder.glob("*.png"))
     if not files:
         raise GmbenchError(f"Sample folder {folder} holds no .png files.")
-    images = [torch.from_numpy(_safe(lambda f=f: np.array(Image.open(f).convert("L")), f))[None] for f in files]  # [1,H,W]
+    images = [torch.from_numpy(_safe(lambda f=f: _png_pixels(Image.open(f)), f))[None] for f in files]  # [1,H,W]
     shapes = {tuple(im.shape) for im in images}
     if len(shapes) > 1:
         raise GmbenchError(f"The PNG files in {folder} differ in size ({sorted(shapes)}); all must have one size.")
     return torch.stack(images)  # [N,1,H,W]
+
+
+def _png_pixels(image) -> np.ndarray:
+    """uint8 [H,W] of a PNG: 16-bit grayscale (Pillow mode I;16, or I) scaled by 255/65535 with rounding."""
+    if image.mode.startswith("I"):
+        wide = np.array(image).astype(np.int64)  # [H,W] in 0..65535
+        return ((wide * 255 + 32767) // 65535).astype(np.uint8)
+    return np.array(image.convert("L"))
 
 
 def as_uint8_images(array, source: str) -> Tensor:
@@ -87,13 +98,15 @@ def as_uint8_images(array, source: str) -> Tensor:
         raise GmbenchError(f"{source} holds {len(array)} image(s); at least 2 are needed.")
     if array.dtype == torch.uint8:
         return array
-    if array.is_floating_point() and not torch.isfinite(array).all():
-        raise GmbenchError(f"{source}: images contain NaN or infinite values.")
+    if array.is_floating_point():
+        values = (f"values in [{array.min().item():g}, {array.max().item():g}]" if torch.isfinite(array).all()
+                  else "NaN or infinite values")
+        raise GmbenchError(f"{source}: images are {array.dtype} with {values}; gmbench reads only uint8 pixels, because "
+                           "a float array does not say its scale (0s and 1s may be black and white, or two near-black "
+                           "pixel values). Convert it once with the formula of its range and save uint8: [-1,1]: "
+                           "round((x+1)*127.5); [0,1]: round(x*255); [0,255]: round(x); each clipped to 0..255.")
     low, high = array.min().item(), array.max().item()
     if low < 0 or high > 255:
-        raise GmbenchError(f"{source}: values range over [{low:g}, {high:g}]; expected uint8 pixels in 0..255 "
-                           "(convert [-1,1] images with round((x+1)*127.5)).")
-    if array.is_floating_point() and not torch.equal(array, array.round()):
-        raise GmbenchError(f"{source}: images have dtype {array.dtype} with fractional values; expected uint8 pixels "
-                           "in 0..255 (convert [0,1] images with round(x*255)).")
+        raise GmbenchError(f"{source}: integer values range over [{low}, {high}]; expected uint8 pixels in 0..255 "
+                           "(for 16-bit pixels, round(x*255/65535)).")
     return array.to(torch.uint8)

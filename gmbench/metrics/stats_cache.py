@@ -1,7 +1,8 @@
 """Reference (real-data) features and Gaussian statistics, cached on disk.
 
 One file per key (dataset, split, extractor, weights sha256, preprocessing version, N, dtype) in
-``$GMBENCH_CACHE`` or ``~/.cache/gmbench/stats``, written atomically. The key is stored inside the
+``$GMBENCH_CACHE`` or ``~/.cache/gmbench/stats``, written atomically (after removing the temporaries
+that killed writers left there, some MB each). The key is stored inside the
 file too; a file whose key differs (or that cannot be read) is rebuilt. Features are stored in
 float32, which is what the network produced, so reuse is lossless.
 """
@@ -16,7 +17,7 @@ from torch import Tensor
 
 from gmbench.data import load_dataset
 from gmbench.errors import GmbenchError
-from gmbench.io import atomic_path
+from gmbench.io import atomic_path, remove_stale_temporaries
 from gmbench.metrics.features import FeatureExtractor, extract
 from gmbench.metrics.fid import gaussian_stats
 
@@ -73,6 +74,7 @@ def reference_stats(extractor: FeatureExtractor, dataset: str, split: str = "tes
         return cached, path, True
     features, logits = extract(extractor, images[:n], batch_size, dtype)  # [n,D], [n,K] | None
     stats = FeatureStats.of(features, logits)
+    remove_stale_temporaries(cache_dir())
     with atomic_path(path) as tmp:
         torch.save({"key": asdict(key), "features": features.float(),
                     "logits": None if logits is None else logits.float(),
