@@ -105,3 +105,61 @@ def test_debug_shows_traceback(capsys):
 
     with pytest.raises(GmbenchError):
         main(["--debug", "run", "smokey"])
+
+
+@pytest.mark.parametrize("argv, fragments", [
+    (["--set", "dcgan.width=-3"], ["[models.dcgan]: width must be a finite number >= 1, got -3"]),
+    (["--set", "dcgan.width=0"], ["width must be a finite number >= 1, got 0"]),
+    (["--set", "model.lr=-1"], ["lr must be a finite number > 0, got -1.0"]),
+    (["--device", "mps"], ["Device 'mps' is not supported", "use cpu, cuda, cuda:N or auto"]),
+    (["--device", "meta"], ["Device 'meta' is not supported"]),
+])
+def test_values_that_can_never_work_stop_run_before_any_job(tmp_path, capsys, argv, fragments):
+    out = tmp_path / "o"
+    assert_one_paragraph(*run_cli(capsys, "run", "smoke", "--out", str(out), *argv), *fragments)
+    assert not out.exists()
+
+
+@pytest.fixture
+def sample_file(tmp_path):
+    import numpy as np
+
+    path = tmp_path / "samples.npy"
+    np.save(path, np.zeros((16, 28, 28), dtype=np.uint8))
+    return str(path)
+
+
+@pytest.mark.parametrize("argv, fragments", [
+    (["eval", "{samples}", "--device", "mps"], ["Device 'mps' is not supported"]),
+    (["eval", "{samples}", "--batch-size", "0"], ["--batch-size 0", "positive integer"]),
+    (["stats", "mnist", "--device", "mps"], ["Device 'mps' is not supported"]),
+    (["stats", "mnist", "--batch-size", "-1"], ["--batch-size -1"]),
+    (["train-classifier", "--device", "nonsense", "--out", "{tmp}/w.pt"], ["Unknown device 'nonsense'"]),
+    (["train-classifier", "--device", "mps", "--out", "{tmp}/w.pt"], ["Device 'mps' is not supported"]),
+    pytest.param(["train-classifier", "--device", "cuda", "--out", "{tmp}/w.pt"], ["no CUDA GPU"],
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")),
+])
+def test_other_commands_refuse_bad_devices_and_batch_sizes(tmp_path, capsys, sample_file, argv, fragments):
+    argv = [a.format(samples=sample_file, tmp=tmp_path) for a in argv]
+    assert_one_paragraph(*run_cli(capsys, *argv), *fragments)
+    assert not (tmp_path / "w.pt").exists()
+
+
+def test_report_into_read_only_folder(tmp_path, capsys, monkeypatch):
+    import pathlib
+
+    from tests.report_runs import make_run
+
+    run = make_run(tmp_path)
+    read_only = tmp_path / "ro"
+    mkdir = pathlib.Path.mkdir
+
+    def denied(self, *args, **kwargs):  # what a read-only parent folder does (root ignores chmod, so fake it)
+        if self.is_relative_to(read_only):
+            raise PermissionError(13, "Permission denied", str(self))
+        return mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "mkdir", denied)
+    code, err = run_cli(capsys, "report", str(run), "--out", str(read_only / "report"))
+    assert_one_paragraph(code, err, f"Cannot write the report into {read_only / 'report'}: Permission denied",
+                         "--out")
