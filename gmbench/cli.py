@@ -59,16 +59,25 @@ def cmd_run(args) -> int:
 
 
 def cmd_train_classifier(args) -> int:
+    from gmbench.device import resolve_device
     from gmbench.metrics.lenet import SHIPPED_WEIGHTS, train_shipped_weights
 
+    device = resolve_device(args.device)  # before the datasets are read
     command = f"gmbench train-classifier --epochs {args.epochs} --seed {args.seed} --device {args.device}" + (
         f" --out {args.out}" if args.out else "")
     manifest = train_shipped_weights(args.out or SHIPPED_WEIGHTS, epochs=args.epochs, seed=args.seed,
-                                     device=args.device, data_root=args.data_root, command=command)
+                                     device=device, data_root=args.data_root, command=command)
     print(f"mnist-lenet: test accuracy {100 * manifest['test_accuracy']:.2f}% after {manifest['epochs']} epochs "
           f"(seed {manifest['seed']}, {manifest['train_seconds']} s); sha256 {manifest['sha256']}; "
           f"written to {args.out or SHIPPED_WEIGHTS}")
     return 0
+
+
+def _batch_size(args) -> int:
+    if args.batch_size < 1:
+        raise GmbenchError(f"--batch-size {args.batch_size}: expected the number of images per feature-extraction batch, "
+                           "a positive integer such as 500.")
+    return args.batch_size
 
 
 def _extractor_options(args) -> dict:
@@ -98,11 +107,11 @@ def cmd_eval(args) -> int:
 
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     check_metrics(args.extractor, metrics)
+    device, batch_size = resolve_device(args.device), _batch_size(args)
     samples = load_sample_set(args.samples, args.n)
     reference = _eval_reference(args.ref, args.n)
-    device = resolve_device(args.device)
     scores = evaluate(samples, reference=reference, extractor=args.extractor, metrics=metrics, device=device,
-                      dtype=args.dtype, data_root=args.data_root, seed=args.seed, batch_size=args.batch_size,
+                      dtype=args.dtype, data_root=args.data_root, seed=args.seed, batch_size=batch_size,
                       extractor_options=_extractor_options(args))
     provenance = {
         "samples": args.samples, "reference": args.ref, "extractor": scores[0].extractor,
@@ -127,9 +136,10 @@ def cmd_stats(args) -> int:
     from gmbench.metrics.evaluate import parse_dtype
     from gmbench.metrics.stats_cache import reference_stats
 
+    batch_size, dtype = _batch_size(args), parse_dtype(args.dtype)
     extractor = build_extractor(args.extractor, device=args.device, **_extractor_options(args))
     stats, path, reused = reference_stats(extractor, args.dataset, args.split, args.n, data_root=args.data_root,
-                                          dtype=parse_dtype(args.dtype), batch_size=args.batch_size)
+                                          dtype=dtype, batch_size=batch_size)
     print(f"{'reused' if reused else 'computed'} {args.dataset}:{args.split} statistics on {extractor.name} "
           f"(sha256 {extractor.weights_sha256[:16]}, N={len(stats.features)}, D={stats.features.shape[1]}, "
           f"{args.dtype}): {path}")
@@ -151,11 +161,22 @@ def cmd_compare(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from gmbench.report.render import write_report
+    import tempfile
+    from pathlib import Path
+
+    from gmbench.report.render import default_out_dir, write_report
     from gmbench.report.runs import load_run
 
     runs = [load_run(path) for path in args.runs]
-    for path in write_report(runs, args.format or ["md"], args.out):
+    out = Path(args.out) if args.out else default_out_dir(runs)
+    if not out.is_file():  # write_report explains an --out that is a file
+        try:  # a read-only folder is a one-paragraph error, not a traceback halfway through the figures
+            out.mkdir(parents=True, exist_ok=True)
+            tempfile.TemporaryFile(dir=out).close()
+        except OSError as exc:
+            raise GmbenchError(f"Cannot write the report into {out}: {exc.strerror or exc}. "
+                               "Pass --out with a folder you can write to.") from None
+    for path in write_report(runs, args.format or ["md"], out):
         print(path)
     return 0
 

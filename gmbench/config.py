@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from typing import Any
 
@@ -105,6 +106,31 @@ def parse_set_options(items: list[str]) -> dict[str, dict[str, str]]:
             )
         out.setdefault(scope, {})[name] = value.strip()
     return out
+
+
+def check_range(config: Any, *names: str, low: float = -math.inf, high: float = math.inf,
+                open_low: bool = False, open_high: bool = False) -> None:
+    """Raise ValueError unless each named field (every item of a tuple field, which must not be empty) is a
+    finite number in the range. Configs call it in ``__post_init__``; apply_overrides makes it a GmbenchError."""
+    def within(v: Any) -> bool:
+        return (isinstance(v, (int, float)) and math.isfinite(v) and (low < v if open_low else low <= v)
+                and (v < high if open_high else v <= high))
+
+    for name in names:
+        value = getattr(config, name)
+        items = value if isinstance(value, tuple) else (value,)
+        if not items or not all(within(v) for v in items):
+            what = "a non-empty list of finite numbers" if isinstance(value, tuple) else "a finite number"
+            raise ValueError(f"{name} must be {what} {_interval(low, high, open_low, open_high)}, got {value!r}")
+
+
+def _interval(low: float, high: float, open_low: bool, open_high: bool) -> str:
+    """``>= 1``, ``> 0``, ``in [0, 1)``, ... for error messages."""
+    if math.isinf(high):
+        return f"{'>' if open_low else '>='} {low:g}"
+    if math.isinf(low):
+        return f"{'<' if open_high else '<='} {high:g}"
+    return f"in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

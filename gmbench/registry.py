@@ -9,6 +9,7 @@ entry point in the group ``gmbench.plugins`` naming a callable that gmbench call
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
 import warnings
@@ -67,9 +68,12 @@ class Registry(Generic[T]):
 
 
 def _is_model_class(obj: Any) -> bool:
+    """A GenerativeModel subclass whose ``Config`` is a dataclass (suites and --set read its fields)."""
     from gmbench.models.base import GenerativeModel
 
-    return isinstance(obj, type) and issubclass(obj, GenerativeModel)
+    config = getattr(obj, "Config", None)
+    return (isinstance(obj, type) and issubclass(obj, GenerativeModel) and isinstance(config, type)
+            and dataclasses.is_dataclass(config))
 
 
 def _is_dataset(obj: Any) -> bool:
@@ -78,7 +82,8 @@ def _is_dataset(obj: Any) -> bool:
     return isinstance(obj, DatasetSpec)
 
 
-MODELS: Registry[type] = Registry("model", _is_model_class, "a subclass of gmbench.models.base.GenerativeModel")
+MODELS: Registry[type] = Registry("model", _is_model_class, "a subclass of gmbench.models.base.GenerativeModel "
+                                  "whose Config is a dataclass (@dataclass(frozen=True) with defaults)")
 DATASETS: Registry[Any] = Registry("dataset", _is_dataset, "a gmbench.data.DatasetSpec")
 EXTRACTORS: Registry[Callable] = Registry("extractor", callable, "a callable that builds a FeatureExtractor")
 
@@ -114,12 +119,16 @@ _loaded = False
 
 
 def load_plugins() -> list[PluginFailure]:
-    """Call every ``gmbench.plugins`` entry point once; a failing plugin is reported, not fatal."""
+    """Call every ``gmbench.plugins`` entry point once; a failing plugin is reported, not fatal.
+
+    ``sys.exit()`` in a plugin (at import or in its register function) counts as a failure too;
+    Ctrl-C still stops gmbench.
+    """
     failures = []
     for ep in entry_points(group=PLUGIN_GROUP):
         try:
             ep.load()()
-        except Exception as exc:  # a broken plugin must not stop the others
+        except (Exception, SystemExit) as exc:  # a broken plugin must not stop the others, nor gmbench
             failure = PluginFailure(ep.name, f"{type(exc).__name__}: {exc}")
             failures.append(failure)
             warnings.warn(f"gmbench plugin {ep.name!r} ({ep.value}) failed to load: {failure.error}", stacklevel=2)

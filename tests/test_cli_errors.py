@@ -86,15 +86,20 @@ def test_missing_data_offline(tmp_path, capsys, monkeypatch):
     assert_one_paragraph(code, err, "GMBENCH_DATA_ROOT", "MNIST/raw/train-images-idx3-ubyte")
 
 
-@requires_mnist
-def test_truncated_idx_file(tmp_path, capsys):
+def copy_of_mnist(tmp_path):
+    """A data root under ``tmp_path`` holding a copy of MNIST's files, to damage; returns its MNIST/raw."""
     from gmbench.data import data_root
 
     raw = tmp_path / "root" / "MNIST" / "raw"
     raw.mkdir(parents=True)
     for src in (data_root() / "MNIST" / "raw").glob("*.gz"):
         (raw / src.name).write_bytes(src.read_bytes())
-    images = raw / "train-images-idx3-ubyte.gz"
+    return raw
+
+
+@requires_mnist
+def test_truncated_idx_file(tmp_path, capsys):
+    images = copy_of_mnist(tmp_path) / "train-images-idx3-ubyte.gz"
     images.write_bytes(gzip.compress(gzip.decompress(images.read_bytes())[:100000]))
     code, err = run_cli(capsys, "run", "smoke", "--data-root", str(tmp_path / "root"), "--out", str(tmp_path / "o"))
     assert_one_paragraph(code, err, "train-images-idx3-ubyte.gz", "truncated")
@@ -105,3 +110,117 @@ def test_debug_shows_traceback(capsys):
 
     with pytest.raises(GmbenchError):
         main(["--debug", "run", "smokey"])
+
+
+@pytest.mark.parametrize("argv, fragments", [
+    (["--set", "dcgan.width=-3"], ["[models.dcgan]: width must be a finite number >= 1, got -3"]),
+    (["--set", "dcgan.width=0"], ["width must be a finite number >= 1, got 0"]),
+    (["--set", "model.lr=-1"], ["lr must be a finite number > 0, got -1.0"]),
+    (["--device", "mps"], ["Device 'mps' is not supported", "use cpu, cuda, cuda:N or auto"]),
+    (["--device", "meta"], ["Device 'meta' is not supported"]),
+    (["--set", "metrics.reference=val"], ["reference split 'val' does not exist for dataset 'mnist'"]),
+    (["--set", "metrics.dtype=fp64"], ["Unknown dtype 'fp64'"]),
+    (["--set", "budget.batch_size=60001"], ["batch_size 60001 is larger than the 60000 training images"]),
+])
+def test_values_that_can_never_work_stop_run_before_any_job(tmp_path, capsys, argv, fragments):
+    out = tmp_path / "o"
+    assert_one_paragraph(*run_cli(capsys, "run", "smoke", "--out", str(out), *argv), *fragments)
+    assert not out.exists()
+
+
+def _truncated_weights(path):
+    torch.save({"w": torch.zeros(10000)}, path)
+    path.write_bytes(path.read_bytes()[:20000])
+    return path
+
+
+@pytest.mark.parametrize("weights, fragments", [
+    (lambda tmp: tmp / "nowhere.pt", ["Inception weights file", "nowhere.pt", "does not exist"]),
+    (lambda tmp: _truncated_weights(tmp / "cut.pt"), ["Cannot read Inception weights", "cut.pt"]),
+])
+def test_unreadable_inception_weights_stop_run_before_any_job(tmp_path, capsys, monkeypatch, weights, fragments):
+    monkeypatch.setenv("GMBENCH_INCEPTION_WEIGHTS", str(weights(tmp_path)))
+    out = tmp_path / "o"
+    code, err = run_cli(capsys, "run", "smoke", "--set", "metrics.extractors=mnist-lenet,inception-v3-tf", "--out", str(out))
+    assert_one_paragraph(code, err, *fragments)
+    assert not out.exists()
+
+
+@pytest.fixture
+def headless_extractor():
+    """An extractor without a classifier head, as Inception weights without the softmax layer."""
+    from gmbench.metrics.features import FeatureExtractor
+    from gmbench.registry import EXTRACTORS
+
+    class Headless(FeatureExtractor):
+        name, feature_dim = "test-headless", 4
+
+        def forward(self, images):
+            return images.float().flatten(1)[:, :4], None
+
+    EXTRACTORS.register(Headless.name, lambda device="cpu": Headless("0" * 64, None))
+    yield Headless.name
+    EXTRACTORS.unregister(Headless.name)
+
+
+def test_metric_the_extractor_cannot_compute_stops_run_before_any_job(tmp_path, capsys, headless_extractor):
+    out = tmp_path / "o"
+    code, err = run_cli(capsys, "run", "smoke", "--set", f"metrics.extractors={headless_extractor}",
+                        "--set", "metrics.names=fid,is", "--out", str(out))
+    assert_one_paragraph(code, err, "Metrics is need classifier logits", "'test-headless'")
+    assert not out.exists()
+
+
+@requires_mnist
+def test_corrupt_test_labels_stop_run_before_any_job(tmp_path, capsys):
+    labels = copy_of_mnist(tmp_path) / "t10k-labels-idx1-ubyte.gz"
+    labels.write_bytes(labels.read_bytes()[:2000])  # a cut-off download
+    out = tmp_path / "o"
+    code, err = run_cli(capsys, "run", "smoke", "--data-root", str(tmp_path / "root"), "--out", str(out))
+    assert_one_paragraph(code, err, "t10k-labels-idx1-ubyte.gz", "corrupted or truncated")
+    assert not out.exists()
+
+
+@pytest.fixture
+def sample_file(tmp_path):
+    import numpy as np
+
+    path = tmp_path / "samples.npy"
+    np.save(path, np.zeros((16, 28, 28), dtype=np.uint8))
+    return str(path)
+
+
+@pytest.mark.parametrize("argv, fragments", [
+    (["eval", "{samples}", "--device", "mps"], ["Device 'mps' is not supported"]),
+    (["eval", "{samples}", "--batch-size", "0"], ["--batch-size 0", "positive integer"]),
+    (["stats", "mnist", "--device", "mps"], ["Device 'mps' is not supported"]),
+    (["stats", "mnist", "--batch-size", "-1"], ["--batch-size -1"]),
+    (["train-classifier", "--device", "nonsense", "--out", "{tmp}/w.pt"], ["Unknown device 'nonsense'"]),
+    (["train-classifier", "--device", "mps", "--out", "{tmp}/w.pt"], ["Device 'mps' is not supported"]),
+    pytest.param(["train-classifier", "--device", "cuda", "--out", "{tmp}/w.pt"], ["no CUDA GPU"],
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")),
+])
+def test_other_commands_refuse_bad_devices_and_batch_sizes(tmp_path, capsys, sample_file, argv, fragments):
+    argv = [a.format(samples=sample_file, tmp=tmp_path) for a in argv]
+    assert_one_paragraph(*run_cli(capsys, *argv), *fragments)
+    assert not (tmp_path / "w.pt").exists()
+
+
+def test_report_into_read_only_folder(tmp_path, capsys, monkeypatch):
+    import pathlib
+
+    from tests.report_runs import make_run
+
+    run = make_run(tmp_path)
+    read_only = tmp_path / "ro"
+    mkdir = pathlib.Path.mkdir
+
+    def denied(self, *args, **kwargs):  # what a read-only parent folder does (root ignores chmod, so fake it)
+        if self.is_relative_to(read_only):
+            raise PermissionError(13, "Permission denied", str(self))
+        return mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "mkdir", denied)
+    code, err = run_cli(capsys, "report", str(run), "--out", str(read_only / "report"))
+    assert_one_paragraph(code, err, f"Cannot write the report into {read_only / 'report'}: Permission denied",
+                         "--out")

@@ -98,3 +98,37 @@ def test_list_json_shows_plugin_model(installed_plugin, capsys):
     assert {"name": "test-noise", "family": "other"} in listing["models"]
     assert {"name": "dcgan", "family": "gan"} in listing["models"]
     assert "mnist" in listing["datasets"]
+
+
+@pytest.fixture
+def isolated_plugin_loading(monkeypatch):
+    """The next registry look-up loads the plugins again, reporting into a fresh failure list."""
+    monkeypatch.setattr(registry, "_loaded", False)
+    monkeypatch.setattr(registry, "PLUGIN_FAILURES", [])
+
+
+@pytest.mark.parametrize("source", ["import sys\nsys.exit('plugin gave up')\n",
+                                    "import sys\ndef register():\n    sys.exit('plugin gave up')\n"])
+def test_plugin_calling_sys_exit_is_a_plugin_failure(install_plugin, isolated_plugin_loading, capsys, source):
+    from gmbench.cli import main
+
+    install_plugin("exiting_plugin", source, {"exiting": "exiting_plugin:register"})
+    with pytest.warns(UserWarning, match="'exiting'.*SystemExit: plugin gave up"):
+        assert main(["list"]) == 0
+    out, err = capsys.readouterr()
+    assert "dcgan" in out and "plugin 'exiting' failed to load: SystemExit: plugin gave up" in err
+
+
+def test_plugin_registering_a_model_without_dataclass_config_is_a_plugin_failure(install_plugin, isolated_plugin_loading):
+    install_plugin("plain_plugin", textwrap.dedent(PLUGIN) + textwrap.dedent('''
+        class PlainModel(NoiseModel):
+            class Config:
+                scale = 0.5
+
+        def register_plain():
+            register_model("test-plain", PlainModel)
+        '''), {"plain": "plain_plugin:register_plain"})
+    with pytest.warns(UserWarning, match="'plain'.*Cannot register model 'test-plain'"):
+        assert "test-plain" not in MODELS
+    assert [f.name for f in registry.PLUGIN_FAILURES] == ["plain"]
+    assert "whose Config is a dataclass" in registry.PLUGIN_FAILURES[0].error

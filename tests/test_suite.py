@@ -74,10 +74,34 @@ def test_seeds_and_model_subset():
     ("[budget]\nsteps = -1\n[models.dcgan]\n", "must be >= 0"),
     ("[metrics]\nnames = ['fidd']\n[budget]\nsteps=1\n[models.dcgan]\n", "Unknown metric"),
     ("[metrics]\nextractors = ['lenet']\n[budget]\nsteps=1\n[models.dcgan]\n", "Unknown extractor 'lenet'"),
+    ("[metrics]\nreference = 'val'\n[budget]\nsteps=1\n[models.dcgan]\n",
+     r"\[metrics\]: reference split 'val' does not exist for dataset 'mnist'; its splits are train, test"),
+    ("[metrics]\ndtype = 'fp64'\n[budget]\nsteps=1\n[models.dcgan]\n", r"\[metrics\]: Unknown dtype 'fp64'; choose one of fp32"),
+    ("[budget]\nsteps = 1\nbatch_size = 60001\n[models.dcgan]\n",
+     r"\[models.dcgan\]: budget batch_size 60001 is larger than the 60000 training images of 'mnist'"),
+    ("seeds = [0, 1, 0]\n[budget]\nsteps=1\n[models.dcgan]\n", "seeds \\[0, 1, 0\\] name 0 more than once"),
+    ("datasets = ['mnist', 'fashion-mnist', 'mnist']\n[budget]\nsteps=1\n[models.dcgan]\n", "name mnist more than once"),
 ])
 def test_suite_mistakes_are_caught_at_load(text, message):
     with pytest.raises(GmbenchError, match=message):
         parse_suite(text, "t")
+
+
+def test_repeated_seeds_from_the_command_line_are_refused():
+    with pytest.raises(GmbenchError, match="the same job would run twice"):
+        parse(seeds=[0, 0])
+
+
+def test_batch_size_is_not_checked_for_untrained_models():
+    assert parse_suite("[budget]\nbatch_size = 70000\n[models.pca-gaussian]\n", "t").jobs()
+
+
+def test_scored_metrics_cover_variants_and_curves():
+    suite = parse_suite("[metrics]\nextractors = ['mnist-lenet', 'inception-v3-tf']\nnames = ['fid']\n"
+                        "[curve]\nevery_steps = 5\nmetric = 'kid'\n[budget]\nsteps = 5\n[models.ddpm]\n"
+                        "variants = [{ sample_steps = 10, metrics = ['is'] }, { sample_steps = 20, metrics = [] }]\n"
+                        "[models.pca-gaussian]\n", "t")
+    assert suite.scored_metrics() == {"mnist-lenet": {"fid", "is", "kid"}, "inception-v3-tf": {"fid", "is"}}
 
 
 def test_reference_models_need_no_budget():

@@ -23,6 +23,7 @@ import torch
 
 import gmbench
 from gmbench.bench import tensorboard_log
+from gmbench.bench.preflight import preflight
 from gmbench.bench.runner import JobContext, run_job
 from gmbench.bench.suite import Suite
 from gmbench.device import resolve_device
@@ -100,6 +101,7 @@ def run_suite(suite: Suite, out: str | os.PathLike | None, device: str = "auto",
               data_root: str | None = None, quiet: bool = False, log=print) -> Path:
     """Run every job of ``suite`` into a run folder and return its path."""
     dev = resolve_device(device)
+    preflight(suite, data_root)  # data and weights files open before any run folder or job
     if out is not None:
         run_dir = Path(out)
     elif resume:

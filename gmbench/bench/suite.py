@@ -1,8 +1,10 @@
 """Suites: TOML files naming datasets, seeds, a training budget, models and metric settings.
 
-A suite expands to jobs, one per (model, dataset, seed). Everything is checked when the suite
-is loaded (names, config keys and types, metric names), so a typo fails in a second, not after
-an hour of training. See benchmarks/suites/*.toml for the format.
+A suite expands to jobs, one per (model, dataset, seed). Everything that needs no file is checked
+when the suite is loaded (names, config keys, types and ranges, metric names, reference split, dtype,
+batch size against the training set, repeated seeds or datasets), so a typo fails in a second, not
+after an hour of training; bench/preflight.py opens the data and weights files before the first job.
+See benchmarks/suites/*.toml for the format.
 """
 from __future__ import annotations
 
@@ -138,6 +140,17 @@ class Suite:
     def jobs(self) -> list[Job]:
         return [Job(self.name, m, d, s) for d in self.datasets for m in self.models for s in self.seeds]
 
+    def scored_metrics(self) -> dict[str, set[str]]:
+        """Extractor name -> every metric a job scores with it: [metrics], variants' metrics and training curves."""
+        out: dict[str, set[str]] = {}
+        for entry in self.models:
+            for variant in (Variant("", {}),) + entry.variants:  # the configured sampler, then the extras
+                for extractor in self.metrics.extractors if variant.metrics != () else ():
+                    out.setdefault(extractor, set()).update(variant.metrics or self.metrics.names)
+            if entry.curve.enabled and MODELS.get(entry.name).trainable:
+                out.setdefault(entry.curve.extractor, set()).add(entry.curve.metric)
+        return out
+
 
 def resolve_suite_path(name_or_path: str) -> Path:
     path = Path(name_or_path)
@@ -156,6 +169,14 @@ def _table(value: Any, where: str) -> dict:
     if not isinstance(value, dict):
         raise GmbenchError(f"{where} must be a table, got {value!r}.")
     return value
+
+
+def _once_each(values: list, what: str, where: str) -> None:
+    """Refuse repeated datasets or seeds: each (model, dataset, seed) job has one id and must run once."""
+    repeated = sorted({v for v in values if values.count(v) > 1})
+    if repeated:
+        raise GmbenchError(f"{where}: {what} {values} name {', '.join(map(str, repeated))} more than once, so the same job "
+                           f"would run twice under one id; list each of the {what} once.")
 
 
 def _variants(model: str, raw: Any, where: str) -> tuple[Variant, ...]:
@@ -215,13 +236,18 @@ def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | N
     curve = apply_overrides(CurveSettings(), _table(raw.get("curve", {}), f"{where} [curve]"), f"{where} [curve]")
 
     datasets = raw.get("datasets", ["mnist"])
-    if not isinstance(datasets, list) or not datasets:
+    if not isinstance(datasets, list) or not datasets or not all(isinstance(d, str) for d in datasets):
         raise GmbenchError(f"{where}: datasets must be a non-empty list of names.")
-    for d in datasets:
-        DATASETS.get(d)
+    _once_each(datasets, "datasets", where)
+    specs = {d: DATASETS.get(d) for d in datasets}
+    for d, spec in specs.items():
+        if metrics.reference not in dict(spec.counts):
+            raise GmbenchError(f"{where} [metrics]: reference split {metrics.reference!r} does not exist for dataset {d!r}; "
+                               f"its splits are {', '.join(dict(spec.counts))}.")
     seed_list = seeds if seeds is not None else raw.get("seeds", [0])
     if not isinstance(seed_list, list) or not seed_list or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seed_list):
         raise GmbenchError(f"{where}: seeds must be a non-empty list of non-negative integers, got {seed_list!r}.")
+    _once_each(seed_list, "seeds", where)
 
     model_tables = _table(raw.get("models", {}), f"{where} [models]")
     if not model_tables:
@@ -244,6 +270,10 @@ def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | N
                                        f"{mwhere} budget")
         if cls.trainable and model_budget.steps is None and model_budget.seconds is None:
             raise GmbenchError(f"{mwhere}: no training budget; set steps or seconds in [budget] or in the model's budget.")
+        for d, spec in specs.items() if cls.trainable else ():
+            if model_budget.batch_size > spec.count("train"):
+                raise GmbenchError(f"{mwhere}: budget batch_size {model_budget.batch_size} is larger than the "
+                                   f"{spec.count('train')} training images of {d!r}; lower batch_size.")
         variants = _variants(model, table.pop("variants", None), mwhere)
         model_curve = _curve(curve, table.pop("curve", {}), set_curve, mwhere)
         fields = {f.name for f in dataclasses.fields(cls.Config)}
@@ -256,7 +286,12 @@ def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | N
         if not any(key in {f.name for f in dataclasses.fields(MODELS.get(e.name).Config)} for e in entries):
             raise GmbenchError(f"--set model.{key}: no model of {where} has a config key {key!r}.")
     from gmbench.metrics import check_metrics
+    from gmbench.metrics.evaluate import parse_dtype
 
+    try:
+        parse_dtype(metrics.dtype)
+    except GmbenchError as exc:
+        raise GmbenchError(f"{where} [metrics]: {exc}") from None
     for extractor in metrics.extractors:
         check_metrics(extractor, list(metrics.names), metrics.n_samples)
         for entry in entries:

@@ -14,7 +14,7 @@ from torch import Tensor
 from gmbench.data import load_dataset
 from gmbench.errors import GmbenchError
 from gmbench.metrics.classifier_scores import class_entropy, classifier_accuracy_score
-from gmbench.metrics.features import build_extractor, extract
+from gmbench.metrics.features import FeatureExtractor, build_extractor, extract
 from gmbench.metrics.fid import frechet_distance
 from gmbench.metrics.inception_score import inception_score
 from gmbench.metrics.kid import kernel_inception_distance
@@ -74,6 +74,17 @@ def parse_dtype(name: str) -> torch.dtype:
     return DTYPES[name]
 
 
+def check_heads(net: FeatureExtractor, metrics: Sequence[str], dataset: str | None) -> None:
+    """Refuse metrics the extractor's weights cannot compute: logits for is, class_entropy and CAS, and for CAS a
+    classifier over ``dataset``'s classes (``dataset`` None: the reference is a set of images, not a dataset)."""
+    if net.num_classes is None and any(m in NEEDS_LOGITS for m in metrics):
+        raise GmbenchError(f"Metrics {', '.join(m for m in metrics if m in NEEDS_LOGITS)} need classifier logits, "
+                           f"but extractor {net.name!r} (with these weights) has no classifier head.")
+    if "classifier_accuracy_score" in metrics and (dataset is None or net.num_classes != DATASETS.get(dataset).num_classes):
+        raise GmbenchError("classifier_accuracy_score needs a dataset reference (e.g. mnist:test) and an extractor "
+                           "whose classifier predicts that dataset's classes (e.g. mnist-lenet).")
+
+
 def check_images(images: Tensor, what: str) -> None:
     if not isinstance(images, Tensor) or images.dtype != torch.uint8 or images.dim() != 4 or len(images) < 2:
         desc = f"{images.dtype} {tuple(images.shape)}" if isinstance(images, Tensor) else type(images).__name__
@@ -94,13 +105,7 @@ def evaluate(samples: Tensor, *, reference: str | Tensor = "mnist:test", extract
     else:
         check_images(reference, "reference images")
     net = build_extractor(extractor, device=device, **(extractor_options or {}))
-    if net.num_classes is None and any(m in NEEDS_LOGITS for m in metrics):
-        raise GmbenchError(f"Metrics {', '.join(m for m in metrics if m in NEEDS_LOGITS)} need classifier logits, "
-                           f"but extractor {extractor!r} (with these weights) has no classifier head.")
-    if "classifier_accuracy_score" in metrics and (
-            not isinstance(reference, str) or net.num_classes != DATASETS.get(dataset).num_classes):
-        raise GmbenchError("classifier_accuracy_score needs a dataset reference (e.g. mnist:test) and an extractor "
-                           "whose classifier predicts that dataset's classes (e.g. mnist-lenet).")
+    check_heads(net, metrics, dataset if isinstance(reference, str) else None)
 
     fake = FeatureStats.of(*extract(net, samples, batch_size, torch_dtype))
     if isinstance(reference, str):

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gmbench.config import check_range
 from gmbench.models.base import GenerativeModel
 from gmbench.models.blocks import UNet
 from gmbench.models.ema import ema_decay_at, ema_update
@@ -264,8 +265,9 @@ class UNetTrainingConfig:
     uniform_fraction: float = 0.2  # "mixed": the share of training noise levels drawn uniformly
 
     def __post_init__(self):
-        if not 0 <= self.uniform_fraction <= 1:
-            raise ValueError(f"uniform_fraction must be in [0, 1], got {self.uniform_fraction}")
+        check_range(self, "channels", "patch_size", "sample_steps", low=1)
+        check_range(self, "lr", low=0, open_low=True)
+        check_range(self, "ema_decay", "uniform_fraction", low=0, high=1)
 
     sampling_fields = ("sampler", "sample_steps")
 
@@ -282,7 +284,11 @@ class DDPMConfig(UNetTrainingConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if not 1 <= self.sample_steps <= self.num_timesteps:
+        check_range(self, "num_timesteps", low=1)
+        check_range(self, "beta_start", "beta_end", low=0, high=1, open_low=True, open_high=True)
+        if self.beta_start > self.beta_end:
+            raise ValueError(f"beta_start must be <= beta_end, got {self.beta_start} > {self.beta_end}")
+        if self.sample_steps > self.num_timesteps:
             raise ValueError(f"sample_steps must be in [1, num_timesteps={self.num_timesteps}], got {self.sample_steps}")
 
 
@@ -349,8 +355,7 @@ class FlowMatchingConfig(UNetTrainingConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.sample_steps < 1:
-            raise ValueError(f"sample_steps must be >= 1, got {self.sample_steps}")
+        check_range(self, "time_scale", low=0, open_low=True)
 
 
 @register_model("flow-matching")

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gmbench.config import check_range
 from gmbench.models.base import GenerativeModel
 from gmbench.registry import register_model
 
@@ -160,6 +161,12 @@ class NonSaturatingGAN(AdversarialModel):
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
 
 
+def _check_adam(config) -> None:
+    """The Adam settings every GAN config has: lr > 0, betas in [0, 1)."""
+    check_range(config, "lr", low=0, open_low=True)
+    check_range(config, "beta1", "beta2", low=0, high=1, open_high=True)
+
+
 @dataclass(frozen=True)
 class GANMLPConfig:
     z_dim: int = 100
@@ -169,6 +176,10 @@ class GANMLPConfig:
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
+
+    def __post_init__(self):
+        check_range(self, "z_dim", "hidden_g", "hidden_d", low=1)
+        _check_adam(self)
 
 
 @register_model("gan-mlp")
@@ -199,6 +210,10 @@ class DCGANConfig:
     beta1: float = 0.5
     beta2: float = 0.999
 
+    def __post_init__(self):
+        check_range(self, "z_dim", "width", low=1)
+        _check_adam(self)
+
 
 @register_model("dcgan")
 class DCGAN(NonSaturatingGAN):
@@ -228,8 +243,9 @@ class WGANGPConfig:
     beta2: float = 0.9
 
     def __post_init__(self):
-        if self.n_critic < 1:
-            raise ValueError(f"n_critic must be >= 1, got {self.n_critic}")
+        check_range(self, "z_dim", "width", "n_critic", low=1)
+        check_range(self, "gp_weight", low=0)
+        _check_adam(self)
 
 
 @register_model("wgan-gp")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from gmbench.config import check_range
 from gmbench.data import to_float, to_uint8
 from gmbench.models.base import GenerativeModel
 from gmbench.registry import register_model
@@ -31,6 +32,9 @@ def _require_fitted(model: GenerativeModel) -> None:
 @dataclass(frozen=True)
 class RealDataConfig:
     n_images: int = 10000  # training images kept (a fixed random subset, seed 0)
+
+    def __post_init__(self):
+        check_range(self, "n_images", low=1)
 
 
 @register_model("real-data")
@@ -71,6 +75,9 @@ class RealData(GenerativeModel):
 @dataclass(frozen=True)
 class PCAGaussianConfig:
     n_components: int = 40
+
+    def __post_init__(self):
+        check_range(self, "n_components", low=1)
 
 
 @register_model("pca-gaussian")

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gmbench.config import check_range
 from gmbench.models.base import GenerativeModel
 from gmbench.registry import register_model
 
@@ -98,6 +99,10 @@ class VAEConfig:
     width: int = 32
     lr: float = 1e-3
 
+    def __post_init__(self):
+        check_range(self, "latent_dim", "width", low=1)
+        check_range(self, "lr", low=0, open_low=True)
+
 
 @register_model("vae")
 class VAE(GenerativeModel):
@@ -153,8 +158,9 @@ class TwoStageVAEConfig:
     stage2_updates: int = 8  # stage-2 updates per training batch, each on fresh codes z ~ q(z|x)
 
     def __post_init__(self):
-        if self.stage2_updates < 1:
-            raise ValueError(f"stage2_updates must be >= 1, got {self.stage2_updates}")
+        check_range(self, "latent_dim", "width", "stage2_hidden", "stage2_updates", low=1)
+        check_range(self, "stage1_steps", low=0)
+        check_range(self, "lr", "stage2_lr", low=0, open_low=True)
 
 
 @register_model("vae-2stage")

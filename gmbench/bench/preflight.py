@@ -1,0 +1,28 @@
+"""The checks of a suite that read files, done before its first job (suite.py checks the rest at load).
+
+Every job reads its dataset's train split and reference split (images and labels; the test split
+too where classifier_accuracy_score is scored) and builds its extractors from their weights files.
+Opening them all costs seconds, so a missing, truncated or wrong file stops the run here instead of
+failing after the first job has trained and sampled.
+"""
+from __future__ import annotations
+
+from gmbench.bench.suite import Suite
+from gmbench.data import load_dataset
+
+
+def preflight(suite: Suite, data_root: str | None = None) -> None:
+    """Raise, before any job runs, the GmbenchError a job would raise on reading its data or extractor weights."""
+    from gmbench.metrics import build_extractor
+    from gmbench.metrics.evaluate import check_heads
+
+    scored = suite.scored_metrics()
+    cas = any("classifier_accuracy_score" in metrics for metrics in scored.values())
+    splits = dict.fromkeys(["train", suite.metrics.reference] + (["test"] if cas else []))  # in the jobs' order
+    for dataset in suite.datasets:
+        for split in splits:
+            load_dataset(dataset, split, data_root)  # cached per process: the jobs reuse what is read here
+    for name, metrics in scored.items():
+        extractor = build_extractor(name)  # opens and checks its weights, on the CPU
+        for dataset in suite.datasets:
+            check_heads(extractor, sorted(metrics), dataset)
