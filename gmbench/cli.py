@@ -43,6 +43,10 @@ def _seeds(text: str) -> list[int]:
         raise GmbenchError(f"--seeds {text!r}: expected comma-separated non-negative integers, e.g. 0,1,2.") from None
     if not seeds or min(seeds) < 0:
         raise GmbenchError(f"--seeds {text!r}: expected comma-separated non-negative integers, e.g. 0,1,2.")
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise GmbenchError(f"--seeds {text!r} names seed {', '.join(map(str, repeated))} more than once, which would "
+                           "run the same job twice; list each seed once.")
     return seeds
 
 
@@ -286,5 +290,15 @@ def main(argv: list[str] | None = None) -> int:
             raise
         return _fail(str(exc))
     except KeyboardInterrupt:
+        _close_progress_bars()
         print("gmbench: interrupted; finished jobs are saved (resume with --resume).", file=sys.stderr)
         return 130
+
+
+def _close_progress_bars() -> None:
+    """Clear live progress bars, so that what comes next starts on a line of its own."""
+    if "tqdm" in sys.modules:
+        from tqdm import tqdm
+
+        for bar in list(tqdm._instances):
+            bar.close()

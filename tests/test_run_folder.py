@@ -3,6 +3,7 @@ exit codes that say whether jobs failed, one-paragraph errors for folders that c
 import errno
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -206,3 +207,25 @@ def test_resume_with_a_corrupt_manifest_names_it(run, capsys):
     assert main(["run", "smoke", "--out", str(run), "--resume"]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert f"{run / 'manifest.json'} cannot be read" in err and "start a new run folder" in err
+
+
+def test_repeated_seeds_are_refused(capsys):
+    assert main(["run", "smoke", "--seeds", "0,1,0"]) == 2
+    assert "names seed 0 more than once" in capsys.readouterr().err
+
+
+@needs_mnist
+def test_interrupt_message_starts_on_its_own_line(tmp_path):
+    out, log = tmp_path / "run", tmp_path / "stderr.txt"
+    with log.open("w") as err:
+        proc = _gmbench("run", "smoke", "--out", str(out), "--set", "budget.steps=100000", "--set",
+                        "curve.every_steps=none", "--set", "curve.targets=", stderr=err, stdout=subprocess.DEVNULL,
+                        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # even if ignored here
+        deadline = time.time() + 120
+        while "train dcgan-mnist-s0:" not in log.read_text() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+    text = log.read_text()
+    assert re.search(r"(^|[\r\n])gmbench: interrupted; finished jobs are saved", text), text[-300:]
+    assert not (out / ".gmbench.lock").exists()
