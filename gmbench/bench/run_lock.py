@@ -19,6 +19,7 @@ import json
 import os
 import secrets
 import socket
+from contextlib import suppress
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -54,7 +55,8 @@ class RunLock:
         if not self.owner:
             return
         if self._same_file():
-            self.path.unlink(missing_ok=True)
+            with suppress(OSError):  # a folder turned read-only: the file stays, the lock goes with the fd
+                self.path.unlink(missing_ok=True)
         if self._fd is not None:
             os.close(self._fd)  # releases the flock
         self._fd, self.owner = None, False

@@ -42,7 +42,6 @@ from gmbench.report.records import MANIFEST_FILE, RECORDS_FILE, to_frame, write_
 FINISHED = ("done", "diverged")  # statuses --resume keeps; failed jobs run again
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_RESULTS = Path("results") / "runs"
-_UNSET = object()
 
 
 def utc_now() -> datetime:
@@ -183,7 +182,7 @@ def resolved_jobs(suite: Suite) -> dict:
 
 def check_resumable(run_dir: Path, previous: dict, current: dict, extend: bool) -> list[str]:
     """Refuse a --resume that would change what the run measures; return the job ids ``extend`` adds."""
-    if "jobs" not in previous:
+    if not {"jobs", "settings"} <= previous.keys():
         raise GmbenchError(f"{run_dir / MANIFEST_FILE} was written by an older gmbench and does not record its jobs' "
                            "configuration, so --resume cannot check that it would finish the same experiment; "
                            "start a new run folder with another --out.")
@@ -209,8 +208,12 @@ def check_resumable(run_dir: Path, previous: dict, current: dict, extend: bool) 
 
 def _differences(old: dict, new: dict) -> list[str]:
     old, new = _flatten(old), _flatten(new)
-    return [f"{key}: {old.get(key, '(unset)')!r} in the run, {new.get(key, '(unset)')!r} now"
-            for key in sorted(old.keys() | new.keys()) if old.get(key, _UNSET) != new.get(key, _UNSET)]
+    return [f"{key}: {_shown(old, key)} in the run, {_shown(new, key)} now" for key in sorted(old.keys() | new.keys())
+            if (key in old, old.get(key)) != (key in new, new.get(key))]
+
+
+def _shown(values: dict, key: str) -> str:
+    return repr(values[key]) if key in values else "unset"
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict:
