@@ -57,8 +57,11 @@ def cmd_run(args) -> int:
     from gmbench.config import parse_set_options
 
     resume = args.resume or args.extend
-    run_dir = run_folder(resolve_suite_path(args.suite).stem, args.out, resume)
+    name = resolve_suite_path(args.suite).stem
+    run_dir = run_folder(name, args.out, resume)
     kept = read_manifest(run_dir) if resume else {}  # --resume: what the command line leaves out is the run's
+    if kept.get("suite") != name:
+        kept = {}  # another suite's run, which run_suite refuses
     suite = load_suite(args.suite, set_options=parse_set_options(args.set) if args.set else kept.get("set_options"),
                        seeds=_seeds(args.seeds) if args.seeds else kept.get("seeds"),
                        models=[m.strip() for m in args.models.split(",")] if args.models else kept.get("models"))

@@ -84,7 +84,8 @@ def test_resume_refuses_another_configuration_and_names_the_differences(run, cap
     assert "metrics.n_samples: 128 in the run, 200 now" in " ".join(capsys.readouterr().err.split())
     text = run / "other.toml"
     text.write_text(_manifest(run)["suite_file"].replace("width = 16", "width = 8"))
-    assert main(["run", str(text), "--out", str(run), "--resume"]) == 2  # named 'other', not 'smoke'
+    assert main(["run", str(text), "--out", str(run), "--resume"]) == 2
+    assert "holds a run of suite 'smoke', not 'other'" in " ".join(capsys.readouterr().err.split())
     assert (run / "manifest.json").read_text() == manifest and sorted(p.stem for p in (run / "jobs").iterdir()) == [
         "dcgan-mnist-s0"]
 
