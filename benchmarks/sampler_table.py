@@ -89,7 +89,7 @@ def main() -> None:
     p.add_argument("--resume", action="store_true")
     p.add_argument("--device", default="auto")
     args = p.parse_args()
-    run_dir = run_suite(sampler_suite(args.steps_factor, args.n), args.out, device=args.device, resume=args.resume)
+    run_dir = run_suite(sampler_suite(args.steps_factor, args.n), args.out, device=args.device, resume=args.resume).run_dir
     print(write_table(run_dir).read_text())
 
 

@@ -1,6 +1,7 @@
 """Command line: `gmbench list | run | eval | stats | report | compare | history | train-classifier`.
 
 User mistakes (GmbenchError) print one paragraph on stderr and exit 2; `--debug` shows tracebacks.
+`run` exits 1 when a job failed (its error is in the run folder), 0 when every job is done or diverged.
 Each command is a ``cmd_<name>(args) -> int`` function with its parser in ``build_parser``.
 """
 from __future__ import annotations
@@ -42,20 +43,36 @@ def _seeds(text: str) -> list[int]:
         raise GmbenchError(f"--seeds {text!r}: expected comma-separated non-negative integers, e.g. 0,1,2.") from None
     if not seeds or min(seeds) < 0:
         raise GmbenchError(f"--seeds {text!r}: expected comma-separated non-negative integers, e.g. 0,1,2.")
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise GmbenchError(f"--seeds {text!r} names seed {', '.join(map(str, repeated))} more than once, which would "
+                           "run the same job twice; list each seed once.")
     return seeds
 
 
 def cmd_run(args) -> int:
-    from gmbench.bench.session import run_suite
-    from gmbench.bench.suite import load_suite
+    """Exit 0 when every job is done or diverged (a measured outcome), 1 when any job failed."""
+    from gmbench.bench.session import read_manifest, run_folder, run_suite
+    from gmbench.bench.suite import load_suite, resolve_suite_path
     from gmbench.config import parse_set_options
 
-    suite = load_suite(args.suite, set_options=parse_set_options(args.set),
-                       seeds=_seeds(args.seeds) if args.seeds else None,
-                       models=[m.strip() for m in args.models.split(",")] if args.models else None)
+    resume = args.resume or args.extend
+    name = resolve_suite_path(args.suite).stem
+    run_dir = run_folder(name, args.out, resume)
+    kept = read_manifest(run_dir) if resume else {}  # --resume: what the command line leaves out is the run's
+    if kept.get("suite") != name:
+        kept = {}  # another suite's run, which run_suite refuses
+    suite = load_suite(args.suite, set_options=parse_set_options(args.set) if args.set else kept.get("set_options"),
+                       seeds=_seeds(args.seeds) if args.seeds else kept.get("seeds"),
+                       models=[m.strip() for m in args.models.split(",")] if args.models else kept.get("models"))
     log = (lambda *a, **k: None) if args.quiet else (lambda *a: print(*a, flush=True))
-    run_suite(suite, args.out, device=args.device, resume=args.resume, data_root=args.data_root, quiet=args.quiet, log=log)
-    return 0
+    outcome = run_suite(suite, run_dir, device=args.device, resume=resume, extend=args.extend,
+                        data_root=args.data_root, quiet=args.quiet, log=log)
+    failed = [job_id for job_id, status in outcome.statuses.items() if status == "failed"]
+    if failed:
+        print(f"gmbench: {outcome.summary}; the errors are in {outcome.run_dir / 'jobs'} "
+              f"({', '.join(f + '.json' for f in failed)}); --resume runs the failed jobs again.", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def cmd_train_classifier(args) -> int:
@@ -209,7 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", help="comma-separated subset of the suite's models")
     p.add_argument("--set", action="append", default=[], metavar="SCOPE.KEY=VALUE",
                    help="override a config value: model.lr=1e-4 (every model), dcgan.lr=1e-4, budget.steps=100, metrics.n_samples=500")
-    p.add_argument("--resume", action="store_true", help="skip jobs already finished in the run folder (or the latest run of the suite)")
+    p.add_argument("--resume", action="store_true",
+                   help="finish the run in --out (or the suite's latest run): skip its finished jobs; --set, --seeds and "
+                        "--models default to the run's and must not change its jobs")
+    p.add_argument("--extend", action="store_true", help="--resume that may add jobs (seeds, models) to the run")
     p.add_argument("--quiet", action="store_true", help="no progress bars or job lines")
     p.set_defaults(func=cmd_run)
 
@@ -294,5 +314,15 @@ def main(argv: list[str] | None = None) -> int:
             raise
         return _fail(str(exc))
     except KeyboardInterrupt:
+        _close_progress_bars()
         print("gmbench: interrupted; finished jobs are saved (resume with --resume).", file=sys.stderr)
         return 130
+
+
+def _close_progress_bars() -> None:
+    """Clear live progress bars, so that what comes next starts on a line of its own."""
+    if "tqdm" in sys.modules:
+        from tqdm import tqdm
+
+        for bar in list(tqdm._instances):
+            bar.close()

@@ -42,7 +42,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.unlink(tmp)
 
 
-def _alive(pid: int) -> bool:
+def is_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -55,7 +55,7 @@ def _alive(pid: int) -> bool:
 def is_stale_temporary(path: Path) -> bool:
     """True for a temporary file of ``atomic_path`` whose writer (this host, that pid) is no longer alive."""
     m = _TMP_NAME.match(path.name)
-    return bool(m) and m["host"] == _host() and int(m["pid"]) != os.getpid() and not _alive(int(m["pid"]))
+    return bool(m) and m["host"] == _host() and int(m["pid"]) != os.getpid() and not is_alive(int(m["pid"]))
 
 
 def remove_stale_temporaries(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:

@@ -76,7 +76,7 @@ def test_failed_job_is_recorded_and_suite_goes_on(tmp_path, monkeypatch):
 
     monkeypatch.setattr(DCGAN, "train_step", flaky)
     out = tmp_path / "run"
-    assert main(["run", "smoke", "--out", str(out), "--seeds", "0,1", "--quiet"]) == 0
+    assert main(["run", "smoke", "--out", str(out), "--seeds", "0,1", "--quiet"]) == 1  # a failed job fails the run
     jobs = {p.stem: json.loads(p.read_text()) for p in (out / "jobs").glob("*.json")}
     assert jobs["dcgan-mnist-s0"]["status"] == "failed" and "RuntimeError: boom" in jobs["dcgan-mnist-s0"]["error"]
     assert jobs["dcgan-mnist-s1"]["status"] == "done"

@@ -2,7 +2,9 @@
 
 Layout of a run folder::
 
-    manifest.json      provenance (versions, device, CPU, suite text, times)
+    .gmbench.lock      held by the run's process while it runs (run_lock.py): one run per folder
+    manifest.json      provenance (versions, device, CPU, suite text, times), the selected seeds and
+                       models, each job's resolved configuration (what --resume checks), extensions
     records.csv        tidy rows of every finished job (rebuilt atomically after each job)
     jobs/<id>.json     one per job: status, error, overrides, rows (written last: marks it finished)
     samples/*.png      8x8 sample grids
@@ -11,24 +13,31 @@ Layout of a run folder::
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
 import subprocess
 import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
 import gmbench
 from gmbench.bench import tensorboard_log
 from gmbench.bench.preflight import preflight
+from gmbench.bench.run_lock import RunLock
 from gmbench.bench.runner import JobContext, run_job
 from gmbench.bench.suite import Suite
+from gmbench.config import apply_overrides, config_to_dict
 from gmbench.device import resolve_device
 from gmbench.errors import GmbenchError
 from gmbench.io import remove_stale_temporaries, write_json
+from gmbench.registry import MODELS
 from gmbench.report.records import MANIFEST_FILE, RECORDS_FILE, to_frame, write_records
 
 FINISHED = ("done", "diverged")  # statuses --resume keeps; failed jobs run again
@@ -72,88 +81,250 @@ def environment(device: torch.device) -> dict:
     }
 
 
-def default_run_dir(suite: Suite) -> Path:
-    return DEFAULT_RESULTS / f"{suite.name}-{utc_now():%Y%m%dT%H%M%SZ}"
+def default_run_dir(suite_name: str) -> Path:
+    return DEFAULT_RESULTS / f"{suite_name}-{utc_now():%Y%m%dT%H%M%SZ}"
 
 
-def latest_run_dir(suite: Suite) -> Path | None:
-    runs = sorted(DEFAULT_RESULTS.glob(f"{suite.name}-*/{MANIFEST_FILE}"))
+def latest_run_dir(suite_name: str) -> Path | None:
+    runs = sorted(DEFAULT_RESULTS.glob(f"{suite_name}-*/{MANIFEST_FILE}"))
     return runs[-1].parent if runs else None
 
 
-def finished_jobs(run_dir: Path) -> dict[str, dict]:
+def run_folder(suite_name: str, out: str | os.PathLike | None, resume: bool = False) -> Path:
+    """The run folder: ``out``, else (``resume``) the suite's latest run, else a new one under results/runs."""
+    if out is None and resume:
+        run_dir = latest_run_dir(suite_name)
+        if run_dir is None:
+            raise GmbenchError(f"--resume: no earlier run of suite {suite_name!r} under {DEFAULT_RESULTS}; "
+                               "give --out DIR.")
+        return run_dir
+    run_dir = Path(out) if out is not None else default_run_dir(suite_name)
+    try:
+        is_file = run_dir.exists() and not run_dir.is_dir()
+    except OSError as exc:  # e.g. a name longer than the filesystem allows
+        raise GmbenchError(f"--out {run_dir}: {exc.strerror}; choose another folder.") from None
+    if is_file:
+        raise GmbenchError(f"--out {run_dir} is a file, not a folder; choose a folder for the run (it is created).")
+    return run_dir
+
+
+def read_manifest(run_dir: Path) -> dict:
+    """The run's manifest.json, or {} where there is none yet."""
+    path = run_dir / MANIFEST_FILE
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise GmbenchError(f"{path} cannot be read ({exc}), so gmbench cannot tell how this run was configured. "
+                           "Restore the file, or start a new run folder with another --out.") from None
+    if not isinstance(manifest, dict):
+        raise GmbenchError(f"{path} is not a gmbench manifest (a JSON object); restore it, or start a new run "
+                           "folder with another --out.")
+    return manifest
+
+
+def read_job_records(run_dir: Path) -> dict[str, dict]:
+    """Every ``jobs/*.json`` by job id; a file gmbench cannot have written is an error naming it."""
     out = {}
     for path in sorted((run_dir / "jobs").glob("*.json")):
         try:
             record = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            continue  # cannot happen with atomic writes; a foreign file is simply re-run
+        except (OSError, ValueError) as exc:
+            problem = f"cannot be read ({exc})"
+        else:
+            problem = _job_record_problem(record, path.stem)
+        if problem:
+            raise GmbenchError(f"{path} {problem}. gmbench writes job files whole, so it was changed or put there "
+                               f"by something else. Move it out of {path.parent} (its job then runs again) or restore "
+                               "it, and run again.")
         out[record["job_id"]] = record
     return out
 
 
+def _job_record_problem(record, stem: str) -> str | None:
+    if not isinstance(record, dict) or not isinstance(record.get("job_id"), str):
+        return "is not a job record (no job_id)"
+    if record["job_id"] != stem:
+        return f"holds job {record['job_id']!r}, not {stem!r}"
+    if record.get("status") not in (*FINISHED, "failed") or not isinstance(record.get("rows"), list):
+        return "is not a whole job record (status done, diverged or failed, and rows)"
+    return None
+
+
 def rebuild_records(run_dir: Path) -> None:
-    rows = [row for record in finished_jobs(run_dir).values() for row in record["rows"]]
-    write_records(to_frame(rows), run_dir / RECORDS_FILE)
+    rows = [row for record in read_job_records(run_dir).values() for row in record["rows"]]
+    kept = f"records.csv could not be rebuilt (the jobs' results are safe in {run_dir / 'jobs'})"
+    with _saving(run_dir / RECORDS_FILE, kept) as path:
+        write_records(to_frame(rows), path)
+
+
+@contextmanager
+def _saving(path: Path, what: str) -> Iterator[Path]:
+    """Turn a failed write of ``path`` into one paragraph that says what was not saved."""
+    try:
+        yield path
+    except OSError as exc:
+        raise GmbenchError(f"{what}: writing {path} failed ({exc.strerror or exc}). Make {path.parent} writable and "
+                           "check that the disk has space, then run again with --resume.") from None
+
+
+def resolved_jobs(suite: Suite) -> dict:
+    """What each job of ``suite`` will do: the effective configuration that --resume compares."""
+    jobs = {job.job_id: {
+        "model": job.model.name, "dataset": job.dataset, "seed": job.seed,
+        "config": config_to_dict(apply_overrides(MODELS.get(job.model.name).Config(), job.model.overrides)),
+        "budget": config_to_dict(job.model.budget), "curve": config_to_dict(job.model.curve),
+        "variants": [dataclasses.asdict(v) for v in job.model.variants],
+    } for job in suite.jobs()}
+    settings = {"metrics": config_to_dict(suite.metrics), "timing": config_to_dict(suite.timing)}
+    return json.loads(json.dumps({"settings": settings, "jobs": jobs}, default=str))  # as manifest.json holds it
+
+
+def check_resumable(run_dir: Path, previous: dict, current: dict, extend: bool) -> list[str]:
+    """Refuse a --resume that would change what the run measures; return the job ids ``extend`` adds."""
+    if not {"jobs", "settings"} <= previous.keys():
+        raise GmbenchError(f"{run_dir / MANIFEST_FILE} was written by an older gmbench and does not record its jobs' "
+                           "configuration, so --resume cannot check that it would finish the same experiment; "
+                           "start a new run folder with another --out.")
+    changes: dict[str, list[str]] = {}
+    for difference in _differences(previous["settings"], current["settings"]):
+        changes[difference] = []
+    for job_id in previous["jobs"].keys() & current["jobs"].keys():
+        for difference in _differences(previous["jobs"][job_id], current["jobs"][job_id]):
+            changes.setdefault(difference, []).append(job_id)
+    problems = [f"{d} ({', '.join(sorted(ids))})" if ids else d for d, ids in changes.items()]
+    left_out = sorted(previous["jobs"].keys() - current["jobs"].keys())
+    added = [job_id for job_id in current["jobs"] if job_id not in previous["jobs"]]
+    if left_out:
+        problems.append(f"jobs of the run left out: {', '.join(left_out)}")
+    if added and not extend:
+        problems.append(f"jobs that are not in the run: {', '.join(added)} (--extend adds them)")
+    if problems:
+        raise GmbenchError(f"--resume would change what the run in {run_dir} measures: {'; '.join(problems)}. "
+                           "Resume with the run's own settings (leave out --set, --seeds and --models, and keep the "
+                           "suite file as it was), or start a new run folder with another --out.")
+    return added
+
+
+def _differences(old: dict, new: dict) -> list[str]:
+    old, new = _flatten(old), _flatten(new)
+    return [f"{key}: {_shown(old, key)} in the run, {_shown(new, key)} now" for key in sorted(old.keys() | new.keys())
+            if (key in old, old.get(key)) != (key in new, new.get(key))]
+
+
+def _shown(values: dict, key: str) -> str:
+    return repr(values[key]) if key in values else "unset"
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """The run folder and the status of each job of the suite (done, diverged or failed)."""
+
+    run_dir: Path
+    statuses: dict[str, str]
+
+    def count(self, status: str) -> int:
+        return sum(s == status for s in self.statuses.values())
+
+    @property
+    def summary(self) -> str:
+        n = len(self.statuses)
+        return (f"{n} job{'s' if n != 1 else ''}: {self.count('done')} done, {self.count('diverged')} diverged, "
+                f"{self.count('failed')} failed")
+
+
+def _previous_run(run_dir: Path, suite: Suite, resume: bool) -> dict:
+    """The manifest of the run already in ``run_dir`` ({} for a new run), after checking it may be resumed."""
+    previous = read_manifest(run_dir) if resume else {}
+    if not resume and (run_dir / MANIFEST_FILE).exists():
+        raise GmbenchError(f"{run_dir} already holds a run. Add --resume to finish it, or choose another --out; "
+                           "gmbench never overwrites results.")
+    if not previous and any((run_dir / "jobs").glob("*.json")):
+        raise GmbenchError(f"{run_dir / 'jobs'} holds job files but {run_dir} has no {MANIFEST_FILE}, so it is not a "
+                           "run gmbench can finish or add to; choose another --out.")
+    if previous.get("suite") not in (None, suite.name):
+        raise GmbenchError(f"{run_dir} holds a run of suite {previous['suite']!r}, not {suite.name!r}; "
+                           "resume it with that suite or choose another --out.")
+    return previous
 
 
 def run_suite(suite: Suite, out: str | os.PathLike | None, device: str = "auto", resume: bool = False,
-              data_root: str | None = None, quiet: bool = False, log=print) -> Path:
-    """Run every job of ``suite`` into a run folder and return its path."""
+              extend: bool = False, data_root: str | None = None, quiet: bool = False, log=print) -> RunOutcome:
+    """Run every job of ``suite`` into a run folder, holding its lock; ``extend`` lets --resume add jobs."""
     dev = resolve_device(device)
     preflight(suite, data_root)  # data and weights files open before any run folder or job
-    if out is not None:
-        run_dir = Path(out)
-    elif resume:
-        run_dir = latest_run_dir(suite)
-        if run_dir is None:
-            raise GmbenchError(f"--resume: no earlier run of suite {suite.name!r} under {DEFAULT_RESULTS}; give --out DIR.")
-    else:
-        run_dir = default_run_dir(suite)
-    manifest_path = run_dir / MANIFEST_FILE
-    if manifest_path.exists() and not resume:
-        raise GmbenchError(f"{run_dir} already holds a run. Add --resume to finish it, or choose another --out; "
-                           "gmbench never overwrites results.")
-    if (run_dir / "jobs").exists() or manifest_path.exists():
-        previous = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-        if previous.get("suite") not in (None, suite.name):
-            raise GmbenchError(f"{run_dir} holds a run of suite {previous['suite']!r}, not {suite.name!r}; "
-                               "resume it with that suite or choose another --out.")
-    else:
-        previous = {}
-    run_dir.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(run_dir, recursive=True)  # a killed run's own temporaries; the real files are intact
-    run_id = previous.get("run_id", run_dir.name)
-    manifest = {
-        **previous, "run_id": run_id, "suite": suite.name, "suite_file": suite.text, "description": suite.description,
-        "argv": sys.argv, "set_options": suite.overrides, **environment(dev),
-        "started": previous.get("started", utc_now().isoformat()), "finished": None,
-        "resumed": previous.get("resumed", []) + ([utc_now().isoformat()] if previous else []),
-        "data_root": str(data_root or os.environ.get("GMBENCH_DATA_ROOT", "")),
-    }
-    write_json(manifest_path, manifest)
+    run_dir = run_folder(suite.name, out, resume)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GmbenchError(f"Cannot create the run folder {run_dir}: {exc.strerror or exc}; "
+                           "choose another --out.") from None
+    with RunLock(run_dir):
+        previous = _previous_run(run_dir, suite, resume)
+        current = resolved_jobs(suite)
+        added = check_resumable(run_dir, previous, current, extend) if previous else list(current["jobs"])
+        done = {k: v["status"] for k, v in read_job_records(run_dir).items() if v["status"] in FINISHED}
+        remove_stale_temporaries(run_dir, recursive=True)  # a killed run's own temporaries; the real files are intact
+        now = utc_now().isoformat()
+        definition = {"suite_file": suite.text, "set_options": suite.overrides, "seeds": list(suite.seeds),
+                      "models": [m.name for m in suite.models]}
+        manifest = {
+            **previous, "run_id": previous.get("run_id", run_dir.name), "suite": suite.name,
+            "description": suite.description, "argv": sys.argv, **(definition if added else {}), **current,
+            **environment(dev), "started": previous.get("started", now), "finished": None,
+            "resumed": previous.get("resumed", []) + ([now] if previous else []),
+            "extended": previous.get("extended", []) + ([{"at": now, "argv": sys.argv, "added": added}]
+                                                          if previous and added else []),
+            "data_root": str(data_root or os.environ.get("GMBENCH_DATA_ROOT", "")),
+        }
+        with _saving(run_dir / MANIFEST_FILE, "The run's manifest could not be saved") as path:
+            write_json(path, manifest)
+        statuses = _run_jobs(suite, run_dir, manifest["run_id"], dev, done, data_root, quiet, log)
+        rebuild_records(run_dir)
+        with _saving(run_dir / MANIFEST_FILE, "The run's manifest could not be saved") as path:
+            write_json(path, {**manifest, "finished": utc_now().isoformat()})
+    outcome = RunOutcome(run_dir, statuses)
+    log(f"{outcome.summary}; results: {run_dir}")
+    return outcome
+
+
+def _run_jobs(suite: Suite, run_dir: Path, run_id: str, dev: torch.device, done: dict[str, str],
+              data_root: str | None, quiet: bool, log) -> dict[str, str]:
+    """Run the jobs not ``done`` yet, saving each record as it ends; returns every job's status."""
     tensorboard = tensorboard_log.available()
     if not tensorboard:
         log("tensorboard is not installed: no TensorBoard event files (pip install 'gmbench[tensorboard]')")
     ctx = JobContext(run_id, run_dir, dev, suite.metrics, suite.timing, data_root, quiet, tensorboard)
-    done = {k: v["status"] for k, v in finished_jobs(run_dir).items() if v["status"] in FINISHED} if resume else {}
+    statuses = {}
     jobs = suite.jobs()
     for i, job in enumerate(jobs, 1):
         if job.job_id in done:
+            statuses[job.job_id] = done[job.job_id]
             log(f"[{i}/{len(jobs)}] {job.job_id}: already {done[job.job_id]}, skipped")
             continue
         log(f"[{i}/{len(jobs)}] {job.job_id}: running on {dev}")
         record = run_job(job, ctx)
-        write_json(run_dir / "jobs" / f"{job.job_id}.json", record)
+        lost = f"Job {job.job_id} ran to the end, but its results could not be saved (--resume runs it again)"
+        with _saving(run_dir / "jobs" / f"{job.job_id}.json", lost) as path:
+            write_json(path, record)
         rebuild_records(run_dir)
+        statuses[job.job_id] = record["status"]
         if record["error"]:
             log(f"[{i}/{len(jobs)}] {job.job_id}: FAILED: {record['error'].splitlines()[0]}")
         else:
             log(f"[{i}/{len(jobs)}] {job.job_id}: {record['status']}" + _headline(record["rows"]))
-    rebuild_records(run_dir)
-    write_json(manifest_path, {**manifest, "finished": utc_now().isoformat()})
-    log(f"results: {run_dir}")
-    return run_dir
+    return statuses
 
 
 def _headline(rows: list[dict]) -> str:

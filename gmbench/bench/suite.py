@@ -227,7 +227,8 @@ def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | N
     unknown = set(raw) - _TOP_KEYS
     if unknown:
         raise GmbenchError(f"{where}: unknown top-level keys {', '.join(sorted(unknown))}. Valid: {', '.join(sorted(_TOP_KEYS))}.")
-    set_options = dict(set_options or {})
+    given = dict(set_options or {})  # all --set options, kept in the Suite (and the manifest)
+    set_options = dict(given)
     set_budget = set_options.pop("budget", {})  # --set budget.* wins over every budget in the file
     budget = apply_overrides(Budget(), {**_table(raw.get("budget", {}), f"{where} [budget]"), **set_budget}, f"{where} [budget]")
     metrics = apply_overrides(MetricSettings(), {**_table(raw.get("metrics", {}), f"{where} [metrics]"), **set_options.pop("metrics", {})}, f"{where} [metrics]")
@@ -309,7 +310,7 @@ def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | N
             except GmbenchError as exc:
                 raise GmbenchError(f"{where} [models.{entry.name}] curve: {exc}") from None
     return Suite(name, text, str(raw.get("description", "")), tuple(datasets), tuple(seed_list), tuple(entries),
-                 metrics, timing, set_options)
+                 metrics, timing, given)
 
 
 def load_suite(name_or_path: str, **kwargs) -> Suite:
