@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from gmbench.errors import GmbenchError
 from gmbench.metrics import inception_weights
 from gmbench.metrics.features import extract
-from gmbench.metrics.inception import InceptionV3TF, InceptionV3TFExtractor, build_inception_extractor
+from gmbench.metrics.inception import InceptionV3TFExtractor, build_inception_extractor
 from gmbench.metrics.resize import resize_bilinear
 from gmbench.metrics.weights_file import file_sha256
 from gmbench.registry import EXTRACTORS

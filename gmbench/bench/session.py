@@ -13,7 +13,6 @@ Layout of a run folder::
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import platform
@@ -30,14 +29,13 @@ import torch
 import gmbench
 from gmbench.bench import tensorboard_log
 from gmbench.bench.preflight import preflight
+from gmbench.bench.resume_check import check_resumable, resolved_jobs
 from gmbench.bench.run_lock import RunLock
 from gmbench.bench.runner import JobContext, run_job
 from gmbench.bench.suite import Suite
-from gmbench.config import apply_overrides, config_to_dict
 from gmbench.device import resolve_device
 from gmbench.errors import GmbenchError
 from gmbench.io import remove_stale_temporaries, write_json
-from gmbench.registry import MODELS
 from gmbench.report.records import MANIFEST_FILE, RECORDS_FILE, to_frame, write_records
 
 FINISHED = ("done", "diverged")  # statuses --resume keeps; failed jobs run again
@@ -167,64 +165,6 @@ def _saving(path: Path, what: str) -> Iterator[Path]:
     except OSError as exc:
         raise GmbenchError(f"{what}: writing {path} failed ({exc.strerror or exc}). Make {path.parent} writable and "
                            "check that the disk has space, then run again with --resume.") from None
-
-
-def resolved_jobs(suite: Suite) -> dict:
-    """What each job of ``suite`` will do: the effective configuration that --resume compares."""
-    jobs = {job.job_id: {
-        "model": job.model.name, "dataset": job.dataset, "seed": job.seed,
-        "config": config_to_dict(apply_overrides(MODELS.get(job.model.name).Config(), job.model.overrides)),
-        "budget": config_to_dict(job.model.budget), "curve": config_to_dict(job.model.curve),
-        "variants": [dataclasses.asdict(v) for v in job.model.variants],
-    } for job in suite.jobs()}
-    settings = {"metrics": config_to_dict(suite.metrics), "timing": config_to_dict(suite.timing)}
-    return json.loads(json.dumps({"settings": settings, "jobs": jobs}, default=str))  # as manifest.json holds it
-
-
-def check_resumable(run_dir: Path, previous: dict, current: dict, extend: bool) -> list[str]:
-    """Refuse a --resume that would change what the run measures; return the job ids ``extend`` adds."""
-    if not {"jobs", "settings"} <= previous.keys():
-        raise GmbenchError(f"{run_dir / MANIFEST_FILE} was written by an older gmbench and does not record its jobs' "
-                           "configuration, so --resume cannot check that it would finish the same experiment; "
-                           "start a new run folder with another --out.")
-    changes: dict[str, list[str]] = {}
-    for difference in _differences(previous["settings"], current["settings"]):
-        changes[difference] = []
-    for job_id in previous["jobs"].keys() & current["jobs"].keys():
-        for difference in _differences(previous["jobs"][job_id], current["jobs"][job_id]):
-            changes.setdefault(difference, []).append(job_id)
-    problems = [f"{d} ({', '.join(sorted(ids))})" if ids else d for d, ids in changes.items()]
-    left_out = sorted(previous["jobs"].keys() - current["jobs"].keys())
-    added = [job_id for job_id in current["jobs"] if job_id not in previous["jobs"]]
-    if left_out:
-        problems.append(f"jobs of the run left out: {', '.join(left_out)}")
-    if added and not extend:
-        problems.append(f"jobs that are not in the run: {', '.join(added)} (--extend adds them)")
-    if problems:
-        raise GmbenchError(f"--resume would change what the run in {run_dir} measures: {'; '.join(problems)}. "
-                           "Resume with the run's own settings (leave out --set, --seeds and --models, and keep the "
-                           "suite file as it was), or start a new run folder with another --out.")
-    return added
-
-
-def _differences(old: dict, new: dict) -> list[str]:
-    old, new = _flatten(old), _flatten(new)
-    return [f"{key}: {_shown(old, key)} in the run, {_shown(new, key)} now" for key in sorted(old.keys() | new.keys())
-            if (key in old, old.get(key)) != (key in new, new.get(key))]
-
-
-def _shown(values: dict, key: str) -> str:
-    return repr(values[key]) if key in values else "unset"
-
-
-def _flatten(tree: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict) and value:
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 @dataclass(frozen=True)
