@@ -8,7 +8,7 @@ import pytest
 from tests.report_runs import INCEPTION, LENET, make_run, scale_metric
 
 from gmbench.cli import main
-from gmbench.report.compare import compare_runs, welch_p
+from gmbench.report.compare import compare_runs, seeds_not_done, welch_p
 from gmbench.report.records import load_records, write_records
 from gmbench.report.runs import load_run
 
@@ -246,3 +246,64 @@ def test_runs_sharing_no_row_are_an_error(tmp_path, capsys):
     write_records(frame, other / "records.csv")
     err = _one_paragraph_error(capsys, ["compare", str(base), str(other)])
     assert "share no" in err and "different suites" in err
+
+
+def _lose_seed(run, seed, status, models=("dcgan",)):
+    """Mark one seed of some models failed/diverged as the runner does (only its training rows stay, without
+    values but ``params``), or delete it (status None)."""
+    frame = load_records(run)
+    hit = frame["model"].isin(models) & (frame["seed"] == seed)
+    if status is None:
+        frame = frame[~hit]
+    else:
+        frame = frame[~hit | frame["metric"].isin(["params", "train_time"])]
+        frame.loc[hit, "status"] = status
+    write_records(frame, run / "records.csv")
+
+
+@pytest.mark.parametrize("status", ["failed", "diverged", None])
+def test_a_lost_seed_fails_the_gate_unless_allowed(tmp_path, status):
+    base = load_run(make_run(tmp_path / "a", seeds=3))
+    cur_dir = shutil.copytree(base.path, tmp_path / "b" / base.path.name)
+    _lose_seed(cur_dir, 1, status)
+    cur = load_run(cur_dir)
+    table = compare_runs(base, cur)
+    dcgan = table["model"] == "dcgan"
+    assert set(table.loc[dcgan, "verdict"]) == {"failed"} and set(table.loc[~dcgan, "verdict"]) == {"unchanged"}
+    assert set(table.loc[dcgan, "note"]) == {f"seed 1 {status or 'missing'} in the current run"}
+    allowed = compare_runs(base, cur, allow_missing_seeds=True)
+    assert set(allowed["verdict"]) == {"unchanged"}
+    assert seeds_not_done(base, cur).to_dict("records") == [
+        {"model": "began", "dataset": "mnist", "seeds": "0", "status": "diverged", "baseline": "diverged",
+         "lost": False},
+        {"model": "dcgan", "dataset": "fashion-mnist", "seeds": "1", "status": status or "missing", "baseline": "done",
+         "lost": True},
+        {"model": "dcgan", "dataset": "mnist", "seeds": "1", "status": status or "missing", "baseline": "done",
+         "lost": True},
+    ]
+
+
+def test_seeds_of_a_model_the_other_suite_does_not_run_are_not_lost(tmp_path):
+    base = load_run(make_run(tmp_path / "a", seeds=2, suite="full"))
+    cur_dir = make_run(tmp_path / "b", seeds=2, suite="quick")
+    _lose_seed(cur_dir, 0, None, models=("vae",))
+    _lose_seed(cur_dir, 1, None, models=("vae",))
+    _lose_seed(cur_dir, 1, None)
+    lost = seeds_not_done(base, load_run(cur_dir))
+    assert lost.loc[lost["lost"], ["model", "seeds"]].values.tolist() == [["dcgan", "1"], ["dcgan", "1"]]
+
+
+def test_cli_gate_names_the_lost_seed_and_has_an_opt_out(tmp_path, capsys):
+    base = make_run(tmp_path / "a", seeds=3)
+    cur = shutil.copytree(base, tmp_path / "b" / base.name)
+    _lose_seed(cur, 1, "failed")
+    code, payload = _compare_json(capsys, base, cur, "--fail-on", "regression")
+    assert code == 1 and payload["regressed"] and payload["summary"]["failed"] > 0
+    assert {"model": "dcgan", "dataset": "mnist", "seeds": "1", "status": "failed", "baseline": "done",
+            "lost": True} in payload["seeds_not_done"]
+    assert main(["compare", str(base), str(cur)]) == 0
+    out = capsys.readouterr().out
+    assert "### Seeds not done in the current run (3)" in out and "| dcgan | mnist | 1 | failed | done | True |" in out
+    code, payload = _compare_json(capsys, base, cur, "--fail-on", "regression", "--allow-missing-seeds")
+    assert code == 0 and not payload["regressed"] and payload["allow_missing_seeds"]
+    assert payload["seeds_not_done"]  # still reported
