@@ -99,6 +99,33 @@ def test_welch_p_matches_scipy_and_handles_constant_sides():
     assert welch_p((1.0,), (2.0, 3.0)) != welch_p((1.0,), (2.0, 3.0))  # NaN: one seed -> tolerance only
 
 
+def _set_seed_values(run, model, metric, values):
+    """Give a model's mnist metric these values, seed 0, 1, ... in turn."""
+    frame = load_records(run)
+    for seed, value in enumerate(values):
+        hit = (frame["model"] == model) & (frame["metric"] == metric) & (frame["dataset"] == "mnist") & (frame["seed"] == seed)
+        frame.loc[hit, "value"] = value
+    write_records(frame, run / "records.csv")
+
+
+@pytest.mark.parametrize("current, p, verdict", [
+    ((1300.0, 2000.0, 2700.0), 0.03289, "regression"),
+    ((1000.0, 2000.0, 3000.0), 0.06658, "within noise"),
+])
+def test_welch_test_gates_at_alpha_0_05(tmp_path, current, p, verdict):
+    """Welch p-values either side of 0.05 (t = 2100 / sqrt((100^2 + s^2) / 3), Welch-Satterthwaite df;
+    from scipy.stats.ttest_ind): the same 51% slowdown is a regression or seed noise."""
+    base = make_run(tmp_path / "a", seeds=3)
+    _set_seed_values(base, "dcgan", "train_throughput", (4000.0, 4100.0, 4200.0))
+    cur = shutil.copytree(base, tmp_path / "b" / base.name)
+    _set_seed_values(cur, "dcgan", "train_throughput", current)
+    table = compare_runs(load_run(base), load_run(cur))
+    row = table[(table["model"] == "dcgan") & (table["metric"] == "train_throughput") & (table["dataset"] == "mnist")].iloc[0]
+    assert row["change_pct"] == pytest.approx(-2100 / 41)
+    assert row["p_value"] == pytest.approx(p, abs=5e-6)
+    assert row["verdict"] == verdict
+
+
 def test_rows_on_one_side_only_are_listed(tmp_path, capsys):
     base = make_run(tmp_path / "a")
     cur = shutil.copytree(base, tmp_path / "b" / base.name)

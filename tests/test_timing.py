@@ -22,6 +22,8 @@ def test_time_repeated_excludes_warmup_and_reports_median():
 def test_summary_median_and_iqr_match_definitions():
     s = Summary.of([5.0, 1.0, 3.0, 2.0, 4.0])
     assert (s.median, s.iqr, s.n) == (3.0, 2.0, 5)  # quartiles 2 and 4 (inclusive method)
+    skewed = Summary.of([10.0, 1.0, 3.0, 2.0])  # mean 4; quartiles 1.75 and 4.75 (linear interpolation)
+    assert (skewed.median, skewed.iqr, skewed.n) == (2.5, 3.0, 4)
     assert Summary.of([7.0]) == Summary(7.0, 0.0, 1)
     with pytest.raises(ValueError):
         Summary.of([])
