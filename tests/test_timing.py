@@ -19,6 +19,11 @@ def test_time_repeated_excludes_warmup_and_reports_median():
     assert summary.median == pytest.approx(0.05, rel=0.10)
 
 
+def test_time_repeated_defaults_to_one_warmup_and_five_timed_calls():
+    calls = []
+    assert time_repeated(lambda: calls.append(1), "cpu").n == 5 and len(calls) == 6
+
+
 def test_summary_median_and_iqr_match_definitions():
     s = Summary.of([5.0, 1.0, 3.0, 2.0, 4.0])
     assert (s.median, s.iqr, s.n) == (3.0, 2.0, 5)  # quartiles 2 and 4 (inclusive method)
