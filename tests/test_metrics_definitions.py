@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from gmbench.errors import GmbenchError
 from gmbench.metrics.inception_score import inception_score
+from gmbench.metrics import kid
 from gmbench.metrics.prdc import density_coverage, kth_neighbour_radii, precision_recall
 
 
@@ -38,3 +39,24 @@ def test_inception_score_accepts_one_sample_per_split_and_refuses_bad_logits():
     for bad in (torch.randn(9, 4), torch.randn(10, 4, 1), torch.full((10, 4), float("nan"))):
         with pytest.raises(GmbenchError, match="finite logits"):
             inception_score(bad)
+
+
+def test_kid_defaults_are_100_subsets_of_1000_drawn_with_seed_0(monkeypatch):
+    """torch-fidelity's protocol, seen through the subsets handed to the MMD (1,100 points a side)."""
+    drawn = []
+    monkeypatch.setattr(kid, "mmd2_unbiased", lambda a, b: drawn.append((a, b)) or 0.0)
+    x, y = torch.arange(1100.0)[:, None], -torch.arange(1100.0)[:, None]  # row i holds +-i
+    assert kid.kernel_inception_distance(x, y) == (0.0, 0.0)
+    assert len(drawn) == 100 and {(len(a), len(b)) for a, b in drawn} == {(1000, 1000)}
+    generator = torch.Generator().manual_seed(0)
+    assert drawn[0][0][:, 0].long().tolist() == torch.randperm(1100, generator=generator)[:1000].tolist()
+
+
+def test_kid_needs_two_samples_a_side_and_one_subset():
+    x = torch.randn(2, 3, dtype=torch.float64)
+    assert kid.kernel_inception_distance(x, x + 1, subsets=1)[1] == 0.0  # the smallest valid call
+    for bad in ((x[:1], x), (x, x[:1])):
+        with pytest.raises(GmbenchError, match="at least 2 samples"):
+            kid.kernel_inception_distance(*bad)
+    with pytest.raises(GmbenchError, match=">= 1 subset"):
+        kid.kernel_inception_distance(x, x, subsets=0)
