@@ -104,8 +104,8 @@ def seeds_not_done(baseline: Run, current: Run) -> pd.DataFrame:
     rows = []
     for model, dataset, seed in before.index.union(after.index):
         now, was = after.get((model, dataset, seed), "missing"), before.get((model, dataset, seed), "absent")
-        vanished = now == "missing" and (was != "done" or not (same_suites or (model, dataset) in ran))
-        if now != "done" and not vanished:
+        expected = was == "done" and (same_suites or (model, dataset) in ran)  # only then is a missing seed listed
+        if now != "done" and (now != "missing" or expected):
             rows.append({"model": model, "dataset": dataset, "seed": seed, "status": now, "baseline": was})
     frame = pd.DataFrame(rows, columns=["model", "dataset", "seed", "status", "baseline"])
     grouped = frame.groupby(["model", "dataset", "status", "baseline"], sort=True)["seed"]
