@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import pandas as pd
 import pytest
 from tests.report_runs import INCEPTION, LENET, make_run, scale_metric
 
@@ -21,6 +22,17 @@ def _compare_json(capsys, baseline, current, *extra):
 def _named(payload, verdict):
     return sorted((r["model"], r["variant"], r["dataset"], r["metric"], r["extractor"])
                   for r in payload["rows"] if r["verdict"] == verdict)
+
+
+def _row(table, model, metric, extractor=""):
+    """One mnist row of a comparison table."""
+    return table[(table["model"] == model) & (table["metric"] == metric) & (table["dataset"] == "mnist")
+                 & (table["extractor"] == extractor)].iloc[0]
+
+
+def _verdict(table, model, metric, extractor=""):
+    row = _row(table, model, metric, extractor)
+    return row["verdict"], row["change_pct"]
 
 
 def test_two_copies_of_a_run_have_no_regression(tmp_path, capsys):
@@ -75,7 +87,7 @@ def test_change_inside_seed_noise_is_not_a_regression_with_three_seeds(tmp_path)
     cur_dir = shutil.copytree(base.path, tmp_path / "b" / base.path.name)
     scale_metric(cur_dir, 0.85, "dcgan", "train_throughput")
     table = compare_runs(base, load_run(cur_dir))
-    row = table[(table["model"] == "dcgan") & (table["metric"] == "train_throughput") & (table["dataset"] == "mnist")].iloc[0]
+    row = _row(table, "dcgan", "train_throughput")
     assert row["change_pct"] == pytest.approx(-15.0)
     assert row["verdict"] == "within noise" and row["p_value"] >= 0.05
     assert "regression" not in set(table["verdict"])
@@ -119,11 +131,36 @@ def test_welch_test_gates_at_alpha_0_05(tmp_path, current, p, verdict):
     _set_seed_values(base, "dcgan", "train_throughput", (4000.0, 4100.0, 4200.0))
     cur = shutil.copytree(base, tmp_path / "b" / base.name)
     _set_seed_values(cur, "dcgan", "train_throughput", current)
-    table = compare_runs(load_run(base), load_run(cur))
-    row = table[(table["model"] == "dcgan") & (table["metric"] == "train_throughput") & (table["dataset"] == "mnist")].iloc[0]
+    row = _row(compare_runs(load_run(base), load_run(cur)), "dcgan", "train_throughput")
     assert row["change_pct"] == pytest.approx(-2100 / 41)
     assert row["p_value"] == pytest.approx(p, abs=5e-6)
     assert row["verdict"] == verdict
+
+
+@pytest.mark.parametrize("metric, extractor, factor, verdict", [
+    ("train_throughput", "", 0.95, "unchanged"),  # -5%: inside the 10% performance tolerance
+    ("train_throughput", "", 0.88, "regression"),
+    ("fid", LENET, 1.04, "unchanged"),  # +4%: inside the 5% quality tolerance
+    ("fid", LENET, 1.06, "regression"),
+    ("kid_std", LENET, 2.0, "changed"),  # a within-run spread: reported, never gated
+])
+def test_default_tolerances_decide_with_one_seed(tmp_path, metric, extractor, factor, verdict):
+    base = make_run(tmp_path / "a")
+    frame = load_records(base)
+    write_records(pd.concat([frame, frame[frame["metric"] == "kid"].assign(metric="kid_std")]), base / "records.csv")
+    cur = shutil.copytree(base, tmp_path / "b" / base.name)
+    scale_metric(cur, factor, "vae", metric, extractor=extractor)
+    table = compare_runs(load_run(base), load_run(cur))
+    assert _verdict(table, "vae", metric, extractor) == (verdict, pytest.approx((factor - 1) * 100))
+
+
+@pytest.mark.parametrize("current, verdict, change", [(0.0, "unchanged", 0.0), (0.001, "regression", float("inf"))])
+def test_a_zero_baseline_is_unchanged_at_zero_and_infinitely_worse_above(tmp_path, current, verdict, change):
+    base = make_run(tmp_path / "a")
+    _set_seed_values(base, "vae", "kid", (0.0,))
+    cur = shutil.copytree(base, tmp_path / "b" / base.name)
+    _set_seed_values(cur, "vae", "kid", (current,))
+    assert _verdict(compare_runs(load_run(base), load_run(cur)), "vae", "kid", LENET) == (verdict, change)
 
 
 def test_rows_on_one_side_only_are_listed(tmp_path, capsys):
