@@ -32,7 +32,7 @@ def _row(table, model, metric, extractor=""):
 
 def _verdict(table, model, metric, extractor=""):
     row = _row(table, model, metric, extractor)
-    return row["verdict"], row["change_pct"]
+    return row["verdict"], row["direction"], row["change_pct"]
 
 
 def test_two_copies_of_a_run_have_no_regression(tmp_path, capsys):
@@ -111,11 +111,13 @@ def test_welch_p_matches_scipy_and_handles_constant_sides():
     assert welch_p((1.0,), (2.0, 3.0)) != welch_p((1.0,), (2.0, 3.0))  # NaN: one seed -> tolerance only
 
 
-def _set_seed_values(run, model, metric, values):
+def _set_seed_values(run, model, metric, values, extractor=""):
     """Give a model's mnist metric these values, seed 0, 1, ... in turn."""
     frame = load_records(run)
     for seed, value in enumerate(values):
-        hit = (frame["model"] == model) & (frame["metric"] == metric) & (frame["dataset"] == "mnist") & (frame["seed"] == seed)
+        hit = (frame["model"] == model) & (frame["metric"] == metric) & (frame["dataset"] == "mnist") \
+            & (frame["extractor"] == extractor) & (frame["seed"] == seed)
+        assert hit.any()
         frame.loc[hit, "value"] = value
     write_records(frame, run / "records.csv")
 
@@ -137,30 +139,34 @@ def test_welch_test_gates_at_alpha_0_05(tmp_path, current, p, verdict):
     assert row["verdict"] == verdict
 
 
-@pytest.mark.parametrize("metric, extractor, factor, verdict", [
-    ("train_throughput", "", 0.95, "unchanged"),  # -5%: inside the 10% performance tolerance
-    ("train_throughput", "", 0.88, "regression"),
-    ("fid", LENET, 1.04, "unchanged"),  # +4%: inside the 5% quality tolerance
-    ("fid", LENET, 1.06, "regression"),
-    ("kid_std", LENET, 2.0, "changed"),  # a within-run spread: reported, never gated
+@pytest.mark.parametrize("metric, extractor, current, verdict, direction", [
+    ("train_throughput", "", 90.0, "unchanged", "worse"),  # -10%: at the 10% performance tolerance
+    ("train_throughput", "", 88.0, "regression", "worse"),
+    ("train_throughput", "", 112.0, "improvement", "better"),
+    ("fid", LENET, 105.0, "unchanged", "worse"),  # +5%: at the 5% quality tolerance
+    ("fid", LENET, 106.0, "regression", "worse"),
+    ("kid_std", LENET, 200.0, "changed", "worse"),  # a within-run spread: reported, never gated
 ])
-def test_default_tolerances_decide_with_one_seed(tmp_path, metric, extractor, factor, verdict):
+def test_default_tolerances_decide_with_one_seed(tmp_path, metric, extractor, current, verdict, direction):
     base = make_run(tmp_path / "a")
     frame = load_records(base)
     write_records(pd.concat([frame, frame[frame["metric"] == "kid"].assign(metric="kid_std")]), base / "records.csv")
+    _set_seed_values(base, "vae", metric, (100.0,), extractor)
     cur = shutil.copytree(base, tmp_path / "b" / base.name)
-    scale_metric(cur, factor, "vae", metric, extractor=extractor)
+    _set_seed_values(cur, "vae", metric, (current,), extractor)
     table = compare_runs(load_run(base), load_run(cur))
-    assert _verdict(table, "vae", metric, extractor) == (verdict, pytest.approx((factor - 1) * 100))
+    assert _verdict(table, "vae", metric, extractor) == (verdict, direction, current - 100.0)
 
 
-@pytest.mark.parametrize("current, verdict, change", [(0.0, "unchanged", 0.0), (0.001, "regression", float("inf"))])
-def test_a_zero_baseline_is_unchanged_at_zero_and_infinitely_worse_above(tmp_path, current, verdict, change):
+@pytest.mark.parametrize("current, verdict, direction, change", [
+    (0.0, "unchanged", "same", 0.0), (0.001, "regression", "worse", float("inf")),
+])
+def test_a_zero_baseline_is_unchanged_at_zero_and_infinitely_worse_above(tmp_path, current, verdict, direction, change):
     base = make_run(tmp_path / "a")
-    _set_seed_values(base, "vae", "kid", (0.0,))
+    _set_seed_values(base, "vae", "kid", (0.0,), LENET)
     cur = shutil.copytree(base, tmp_path / "b" / base.name)
-    _set_seed_values(cur, "vae", "kid", (current,))
-    assert _verdict(compare_runs(load_run(base), load_run(cur)), "vae", "kid", LENET) == (verdict, change)
+    _set_seed_values(cur, "vae", "kid", (current,), LENET)
+    assert _verdict(compare_runs(load_run(base), load_run(cur)), "vae", "kid", LENET) == (verdict, direction, change)
 
 
 def test_rows_on_one_side_only_are_listed(tmp_path, capsys):
