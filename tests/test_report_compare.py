@@ -106,6 +106,8 @@ def test_welch_p_matches_scipy_and_handles_constant_sides():
 
     a, b = (1.0, 2.0, 3.0), (2.0, 4.0, 7.0)
     assert welch_p(a, b) == pytest.approx(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    # one constant side is an ordinary Welch case: t = (5 - 13/3) / sqrt(19/9), df = 2, p = 1 - t / sqrt(t^2 + 2)
+    assert welch_p((5.0, 5.0, 5.0), b) == pytest.approx(0.691393, abs=1e-6)
     assert welch_p((1.0, 1.0), (1.0, 1.0)) == 1.0
     assert welch_p((1.0, 1.0), (2.0, 2.0)) == 0.0
     assert welch_p((1.0,), (2.0, 3.0)) != welch_p((1.0,), (2.0, 3.0))  # NaN: one seed -> tolerance only
