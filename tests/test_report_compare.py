@@ -245,6 +245,8 @@ def test_settings_are_reported_as_changed_not_gated(tmp_path, capsys):
     scale_metric(cur, 2.0, "dcgan", "params")
     code, payload = _compare_json(capsys, base, cur, "--fail-on", "regression")
     assert code == 0 and _named(payload, "changed") == [("dcgan", "", "mnist", "params", "")]
+    [row] = [r for r in payload["rows"] if r["verdict"] == "changed"]
+    assert (row["direction"], row["tolerance_pct"], row["note"]) == ("changed", None, "")  # no tolerance applies
 
 
 def test_scores_of_models_trained_for_other_step_counts_are_not_comparable(tmp_path, capsys):
