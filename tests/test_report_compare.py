@@ -357,6 +357,31 @@ def test_a_lost_seed_fails_the_gate_unless_allowed(tmp_path, status):
     ]
 
 
+@pytest.mark.parametrize("statuses, note", [
+    (("failed", "failed"), "seeds 1, 2 failed in the current run"),
+    (("failed", None), "seed 1 failed; seed 2 missing in the current run"),
+])
+def test_the_note_names_every_lost_seed_and_its_status(tmp_path, statuses, note):
+    base = load_run(make_run(tmp_path / "a", seeds=3))
+    cur = shutil.copytree(base.path, tmp_path / "b" / base.path.name)
+    for seed, status in enumerate(statuses, start=1):
+        _lose_seed(cur, seed, status)
+    row = _row(compare_runs(base, load_run(cur)), "dcgan", "fid", LENET)
+    assert (row["verdict"], row["note"]) == ("failed", note)
+
+
+def test_a_failed_sampler_loses_its_seed_though_the_training_is_done(tmp_path):
+    base = load_run(make_run(tmp_path / "a", seeds=2))
+    cur = shutil.copytree(base.path, tmp_path / "b" / base.path.name)
+    frame = load_records(cur)
+    frame.loc[(frame["variant"] == "ddim-10") & (frame["seed"] == 1), "status"] = "failed"
+    write_records(frame, cur / "records.csv")
+    table = compare_runs(base, load_run(cur))
+    assert set(table.loc[table["model"] == "ddpm", "verdict"]) == {"failed"}
+    assert {"model": "ddpm", "dataset": "mnist", "seeds": "1", "status": "failed", "baseline": "done",
+            "lost": True} in seeds_not_done(base, load_run(cur)).to_dict("records")
+
+
 def test_seeds_of_a_model_the_other_suite_does_not_run_are_not_lost(tmp_path):
     base = load_run(make_run(tmp_path / "a", seeds=2, suite="full"))
     cur_dir = make_run(tmp_path / "b", seeds=2, suite="quick")
