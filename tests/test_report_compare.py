@@ -382,14 +382,19 @@ def test_a_failed_sampler_loses_its_seed_though_the_training_is_done(tmp_path):
             "lost": True} in seeds_not_done(base, load_run(cur)).to_dict("records")
 
 
-def test_seeds_of_a_model_the_other_suite_does_not_run_are_not_lost(tmp_path):
+@pytest.mark.parametrize("suite, vae_lost", [("quick", False), ("full", True)])
+def test_a_model_gone_from_the_current_run_is_lost_only_when_the_suites_match(tmp_path, suite, vae_lost):
     base = load_run(make_run(tmp_path / "a", seeds=2, suite="full"))
-    cur_dir = make_run(tmp_path / "b", seeds=2, suite="quick")
-    _lose_seed(cur_dir, 0, None, models=("vae",))
-    _lose_seed(cur_dir, 1, None, models=("vae",))
+    cur_dir = make_run(tmp_path / "b", seeds=3, suite=suite)
+    for seed in range(3):
+        _lose_seed(cur_dir, seed, None, models=("vae",))
     _lose_seed(cur_dir, 1, None)
-    lost = seeds_not_done(base, load_run(cur_dir))
-    assert lost.loc[lost["lost"], ["model", "seeds"]].values.tolist() == [["dcgan", "1"], ["dcgan", "1"]]
+    _lose_seed(cur_dir, 2, "failed", models=("wgan-gp",))  # a seed the baseline did not run: listed, not lost
+    listed = seeds_not_done(base, load_run(cur_dir))
+    assert ["wgan-gp", "mnist", "2", "failed", "absent", False] in listed.values.tolist()
+    assert listed.loc[listed["lost"], ["model", "dataset", "seeds", "status"]].values.tolist() == [
+        ["dcgan", "fashion-mnist", "1", "missing"], ["dcgan", "mnist", "1", "missing"],
+    ] + ([["vae", "mnist", "0, 1", "missing"]] if vae_lost else [])
 
 
 def test_cli_gate_names_the_lost_seed_and_has_an_opt_out(tmp_path, capsys):
