@@ -382,6 +382,14 @@ def test_a_failed_sampler_loses_its_seed_though_the_training_is_done(tmp_path):
             "lost": True} in seeds_not_done(base, load_run(cur)).to_dict("records")
 
 
+def test_runs_without_a_failure_list_no_seed(tmp_path, capsys):
+    base = make_run(tmp_path / "a", failed=False)
+    assert seeds_not_done(load_run(base), load_run(base)).columns.tolist() == [
+        "model", "dataset", "seeds", "status", "baseline", "lost"]
+    code, payload = _compare_json(capsys, base, base, "--fail-on", "regression")
+    assert code == 0 and payload["seeds_not_done"] == []
+
+
 @pytest.mark.parametrize("suite, vae_lost", [("quick", False), ("full", True)])
 def test_a_model_gone_from_the_current_run_is_lost_only_when_the_suites_match(tmp_path, suite, vae_lost):
     base = load_run(make_run(tmp_path / "a", seeds=2, suite="full"))
