@@ -170,10 +170,10 @@ def cmd_compare(args) -> int:
     baseline, current = load_run(args.baseline), load_run(args.current)
     known = set(baseline.records["metric"].dropna()) | set(current.records["metric"].dropna())
     tolerances = compare.parse_tolerances(args.tolerance, known)
-    table = compare.compare_runs(baseline, current, tolerances)
+    table = compare.compare_runs(baseline, current, tolerances, args.allow_missing_seeds)
     compare.check_comparable_at_all(table, baseline, current)
     render = compare.to_json if args.format == "json" else compare.to_markdown
-    print(render(table, baseline, current, tolerances))
+    print(render(table, baseline, current, tolerances, args.allow_missing_seeds))
     return 1 if args.fail_on == "regression" and compare.has_regression(table) else 0
 
 
@@ -272,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "defaults: 10%% performance, 5%% quality")
     p.add_argument("--fail-on", choices=["regression", "never"], default="never",
                    help="exit 1 when anything regressed (default: never)")
+    p.add_argument("--allow-missing-seeds", action="store_true",
+                   help="a seed done in the baseline but failed, diverged or missing in the current run does not "
+                        "fail its model's rows; they are judged on the seeds left (default: it does)")
     p.add_argument("--format", choices=["md", "json"], default="md")
     p.set_defaults(func=cmd_compare)
 

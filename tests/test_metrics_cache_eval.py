@@ -12,6 +12,7 @@ from gmbench.metrics.classifier_scores import classifier_accuracy_score
 from gmbench.metrics import METRIC_NAMES, build_extractor, check_metrics, evaluate
 from gmbench.metrics.features import FeatureExtractor, extract
 from gmbench.metrics.fid import fid_from_features
+from gmbench.metrics.prdc import density_coverage, precision_recall
 from gmbench.metrics.stats_cache import reference_stats
 from gmbench.registry import EXTRACTORS
 from tests.conftest import requires_mnist
@@ -74,9 +75,16 @@ def test_evaluate_scores_every_metric_with_provenance(cache, lenet):
     assert all(s.extractor == "mnist-lenet" and s.extractor_sha256 == lenet.weights_sha256 for s in scores)
     assert all(s.n_samples == 300 and s.n_reference == 400 and math.isfinite(s.value) for s in scores)
     values = {s.metric: s.value for s in scores}
-    real = extract(lenet, load_dataset("mnist", "test")[0][:400])[0]
-    assert values["fid"] == pytest.approx(fid_from_features(extract(lenet, samples)[0], real), rel=1e-12)
-    assert 8.0 < values["is"] < 10  # 10 splits of 30: small splits bias IS low; and math.log(10) - 0.05 < values["class_entropy"] <= math.log(10)
+    real, fake = extract(lenet, load_dataset("mnist", "test")[0][:400])[0], extract(lenet, samples)[0]
+    assert values["fid"] == pytest.approx(fid_from_features(fake, real), rel=1e-12)
+    assert 8.0 < values["is"] < 10  # 10 splits of 30: small splits bias IS low
+    # the protocol's k: 3 for precision/recall, 5 for density/coverage
+    assert (values["precision"], values["recall"]) == pytest.approx(precision_recall(real, fake, k=3), abs=1e-12)
+    assert (values["density"], values["coverage"]) == pytest.approx(density_coverage(real, fake, k=5), abs=1e-12)
+    # the predicted-label histogram: LeNet misreads one of these 300 digits, so the entropy is that of the
+    # true labels (counts 34 39 28 34 32 23 29 29 21 31, 2.2882 nats) within 0.002
+    labels = torch.bincount(load_dataset("mnist", "train")[1][:300], minlength=10).double() / 300
+    assert values["class_entropy"] == pytest.approx(-(labels * labels.log()).sum().item(), abs=0.002)
     assert len(list(cache.glob("*.pt"))) == 1
     by_tensor = evaluate(samples, reference=load_dataset("mnist", "test")[0][:400], metrics=["fid"])
     assert by_tensor[0].value == pytest.approx(values["fid"], rel=1e-12)

@@ -64,11 +64,12 @@ def test_non_finite_statistics_are_a_clear_error():
         gaussian_stats(bad)
 
 
-def test_fid_with_a_singular_covariance_equals_sqrtm_formula():
+@pytest.mark.parametrize("scale", [1.0, 1 / 255])  # pixel units; [0,1] units, where every eigenvalue is < 1
+def test_fid_with_a_singular_covariance_equals_sqrtm_formula(scale):
     """A dead feature (always 0) makes sigma singular: no Cholesky, the eigh square-root path is used."""
     zeros = torch.zeros(1000, 1, dtype=torch.float64)
-    a = torch.cat([pooled_pixels(0, 1000), zeros], 1)  # [1000,26]
-    b = torch.cat([pooled_pixels(1000, 1000).flip(1), zeros], 1)
+    a = torch.cat([pooled_pixels(0, 1000) * scale, zeros], 1)  # [1000,26]
+    b = torch.cat([pooled_pixels(1000, 1000).flip(1) * scale, zeros], 1)
     mu1, s1 = np.mean(a.numpy(), axis=0), np.cov(a.numpy(), rowvar=False)
     mu2, s2 = np.mean(b.numpy(), axis=0), np.cov(b.numpy(), rowvar=False)
     assert torch.linalg.cholesky_ex(torch.from_numpy(s1))[1].item() != 0

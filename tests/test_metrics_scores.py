@@ -41,15 +41,18 @@ def brute_mmd2(x, y):
     return xx + yy - 2 * xy
 
 
-def test_kid_equals_brute_force_over_the_same_subsets(real_fake):
-    real, fake = real_fake
-    mean, std = kernel_inception_distance(fake, real, subsets=4, subset_size=30, seed=7)
+@pytest.mark.parametrize("swap, subset_size", [(False, 30), (False, 1000), (True, 1000)])
+def test_kid_equals_brute_force_over_the_same_subsets(real_fake, swap, subset_size):
+    """Subsets of 30, or of the smaller side's 40 points when 1000 is more than either side holds."""
+    first, second = real_fake if swap else real_fake[::-1]  # 50 real and 40 fake points
+    mean, std = kernel_inception_distance(first, second, subsets=4, subset_size=subset_size, seed=7)
     generator = torch.Generator().manual_seed(7)  # the documented draw: randperm of each side per subset
+    m = min(subset_size, 40)
     values = []
     for _ in range(4):
-        ix = torch.randperm(len(fake), generator=generator)[:30].tolist()
-        iy = torch.randperm(len(real), generator=generator)[:30].tolist()
-        values.append(brute_mmd2([fake[i].tolist() for i in ix], [real[i].tolist() for i in iy]))
+        ix = torch.randperm(len(first), generator=generator)[:m].tolist()
+        iy = torch.randperm(len(second), generator=generator)[:m].tolist()
+        values.append(brute_mmd2([first[i].tolist() for i in ix], [second[i].tolist() for i in iy]))
     assert mean == pytest.approx(np.mean(values), rel=1e-9)
     assert std == pytest.approx(np.std(values), rel=1e-9)
 
@@ -72,7 +75,7 @@ def test_precision_recall_equal_brute_force(real_fake):
     precision = sum(any(math.dist(f, real[i]) <= r_real[i] for i in range(len(real))) for f in fake) / len(fake)
     recall = sum(any(math.dist(r, fake[j]) <= r_fake[j] for j in range(len(fake))) for r in real) / len(real)
     assert 0 < precision < 1 and 0 < recall < 1
-    assert precision_recall(*real_fake, k=3) == pytest.approx((precision, recall), abs=1e-12)
+    assert precision_recall(*real_fake) == pytest.approx((precision, recall), abs=1e-12)  # the protocol's k=3
 
 
 def test_density_coverage_equal_brute_force(real_fake):
@@ -82,7 +85,7 @@ def test_density_coverage_equal_brute_force(real_fake):
     density = sum(sum(math.dist(f, real[i]) < r_real[i] for i in range(len(real))) for f in fake) / (k * len(fake))
     coverage = sum(min(math.dist(real[i], f) for f in fake) < r_real[i] for i in range(len(real))) / len(real)
     assert 0 < coverage < 1
-    assert density_coverage(*real_fake, k=k) == pytest.approx((density, coverage), abs=1e-12)
+    assert density_coverage(*real_fake) == pytest.approx((density, coverage), abs=1e-12)  # the protocol's k=5
 
 
 @pytest.mark.parametrize("n", [1000, 1005])

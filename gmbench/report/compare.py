@@ -12,8 +12,11 @@ between suites of different budgets; per-step rates (throughput, step time, memo
 
 A row regresses when it is worse than its tolerance (relative %) *and*, where both sides have
 at least two seeds, Welch's t-test rejects equal means at ``ALPHA``; with one seed only the
-tolerance applies. Only rows of jobs with status "done" are compared; a job that is done in the
-baseline but failed or diverged in the current run counts as a regression.
+tolerance applies. Only rows of jobs with status "done" are compared. A seed done in the baseline
+that failed, diverged or is missing in the current run is lost (``seeds_not_done``): every row of
+its model and dataset is "failed", a regression, since the other seeds' mean would hide it.
+``allow_missing_seeds`` judges those rows on the seeds left instead, unless no seed is left. When
+the suites differ, a model the current run does not run at all loses no seeds: its rows are one-sided.
 
 ``time_to_<metric>@X`` rows (training seconds to reach a quality target, +inf when not reached) are
 gated like performance: first by how many seeds reached X (fewer in the current run is a regression,
@@ -35,7 +38,6 @@ from gmbench.report.fmt import markdown_table, mean_std, number, percent, time_t
 from gmbench.report.runs import Run
 
 KEY = ["model", "variant", "dataset", "metric", "extractor"]
-JOB = ["model", "variant", "dataset", "seed"]
 PROVENANCE = ["extractor_sha256", "n_samples", "device", "dtype"]
 ALPHA = 0.05
 GATING = ("regression", "failed")
@@ -87,9 +89,38 @@ def _side(records: pd.DataFrame) -> pd.DataFrame:
     return side
 
 
-def _failed_jobs(records: pd.DataFrame) -> pd.DataFrame:
-    bad = records[records["status"] != "done"]
-    return bad[JOB + ["status"]].drop_duplicates().reset_index(drop=True)
+def _seed_status(records: pd.DataFrame) -> pd.Series:
+    """(model, dataset, seed) -> "done", or the status of a row that is not done (failed, diverged)."""
+    return records.groupby(["model", "dataset", "seed"])["status"].agg(
+        lambda s: next((x for x in s if x != "done"), "done"))
+
+
+def seeds_not_done(baseline: Run, current: Run) -> pd.DataFrame:
+    """Seeds not done in the current run, per model, dataset, status and baseline status (status "missing"
+    where the current run has no row of the seed); ``lost`` where the baseline's seeds were done."""
+    before, after = _seed_status(baseline.records), _seed_status(current.records)
+    ran = set(zip(current.records["model"], current.records["dataset"]))
+    same_suites = not suites_note(baseline, current)
+    rows = []
+    for model, dataset, seed in before.index.union(after.index):
+        now, was = after.get((model, dataset, seed), "missing"), before.get((model, dataset, seed), "absent")
+        expected = was == "done" and (same_suites or (model, dataset) in ran)  # only then is a missing seed listed
+        if now != "done" and (now != "missing" or expected):
+            rows.append({"model": model, "dataset": dataset, "seed": seed, "status": now, "baseline": was})
+    frame = pd.DataFrame(rows, columns=["model", "dataset", "seed", "status", "baseline"])
+    grouped = frame.groupby(["model", "dataset", "status", "baseline"], sort=True)["seed"]
+    table = grouped.agg(lambda s: ", ".join(str(int(x)) for x in sorted(s))).rename("seeds").reset_index()
+    return table[["model", "dataset", "seeds", "status", "baseline"]].assign(lost=table["baseline"] == "done")
+
+
+def _lost_notes(baseline: Run, current: Run) -> dict[tuple[str, str], str]:
+    """(model, dataset) -> "seed 1 failed; seeds 2, 3 missing in the current run" for seeds done in the baseline."""
+    lost = seeds_not_done(baseline, current)
+    lost = lost[lost["lost"]]
+    notes: dict[tuple[str, str], list[str]] = {}
+    for model, dataset, seeds, status in lost[["model", "dataset", "seeds", "status"]].itertuples(index=False):
+        notes.setdefault((model, dataset), []).append(f"seed{'s' if ',' in seeds else ''} {seeds} {status}")
+    return {job: "; ".join(parts) + " in the current run" for job, parts in notes.items()}
 
 
 def welch_p(a: tuple[float, ...], b: tuple[float, ...]) -> float:
@@ -168,12 +199,13 @@ def _hardware(run: Run) -> str:
     return "/".join(run.manifest_values("device_name"))
 
 
-def compare_runs(baseline: Run, current: Run, tolerances: dict[str, float] | None = None) -> pd.DataFrame:
-    """One row per KEY present on either side, with both sides' statistics and a verdict."""
+def compare_runs(baseline: Run, current: Run, tolerances: dict[str, float] | None = None,
+                 allow_missing_seeds: bool = False) -> pd.DataFrame:
+    """One row per KEY present on either side, with both sides' statistics and a verdict (see the module notes
+    for lost seeds and ``allow_missing_seeds``)."""
     tolerances = tolerances or {}
     base, cur = _side(baseline.records), _side(current.records)
-    cur_failed = _failed_jobs(current.records)
-    failed_jobs = set(zip(cur_failed["model"], cur_failed["dataset"]))  # a failed training loses every sampler variant
+    lost = _lost_notes(baseline, current)  # a lost training loses every sampler variant
     base_hw, cur_hw = _hardware(baseline), _hardware(current)
     rows = []
     for key in base.index.union(cur.index):
@@ -188,10 +220,15 @@ def compare_runs(baseline: Run, current: Run, tolerances: dict[str, float] | Non
             row[f"{prefix}_n_finite"] = int(np.isfinite(vals).sum()) if vals else 0
         row["unit"] = (base if in_base else cur).loc[key, "unit"]
         row["kind"] = metrics_info.kind(row["metric"])
+        job_lost = lost.get((row["model"], row["dataset"]))
         if in_base and in_cur:
             row |= _judge(base.loc[key], cur.loc[key], row["metric"], tolerances, base_hw, cur_hw)
-        elif in_base and (row["model"], row["dataset"]) in failed_jobs:
-            row |= {"verdict": "failed", "note": "job failed or diverged in the current run"}
+            if job_lost and allow_missing_seeds:
+                row["note"] = "; ".join(n for n in (row["note"], job_lost + ", allowed") if n)
+            elif job_lost:
+                row |= {"verdict": "failed", "note": job_lost}
+        elif in_base and job_lost:
+            row |= {"verdict": "failed", "note": job_lost}
         else:
             row |= {"verdict": "baseline only" if in_base else "current only"}
         rows.append(row)
@@ -252,7 +289,8 @@ def _header_line(name: str, run: Run) -> str:
     return f"- {name}: `{run.label}` (suite {suites}; commit {commits}; hardware {hardware})"
 
 
-def to_markdown(table: pd.DataFrame, baseline: Run, current: Run, tolerances: dict[str, float]) -> str:
+def to_markdown(table: pd.DataFrame, baseline: Run, current: Run, tolerances: dict[str, float],
+                allow_missing_seeds: bool = False) -> str:
     """A Markdown summary for a CI log or a pull-request comment."""
     counts = summary_counts(table)
     gate = counts["regression"] + counts["failed"]
@@ -281,22 +319,24 @@ def to_markdown(table: pd.DataFrame, baseline: Run, current: Run, tolerances: di
         part = shown[table["verdict"].isin(verdicts)]
         if len(part):
             lines += [f"### {title} ({len(part)})", "", markdown_table(part), ""]
-    failed = _failed_jobs(current.records)
-    if len(failed):
-        before = baseline.records.drop_duplicates(JOB).set_index(JOB)["status"]
-        failed["baseline"] = [before.get(tuple(job), "absent") for job in failed[JOB].itertuples(index=False)]
-        lines += [f"### Failed or diverged jobs in the current run ({len(failed)})", "",
-                  markdown_table(failed.astype("string").fillna("")), ""]
+    not_done = seeds_not_done(baseline, current)
+    if len(not_done):
+        lines += [f"### Seeds not done in the current run ({len(not_done)})", "",
+                  "A seed done in the baseline is lost: its model's rows are `failed`"
+                  + (", allowed by --allow-missing-seeds." if allow_missing_seeds else "."), "",
+                  markdown_table(not_done.astype("string")), ""]
     lines += [f"<details><summary>All {len(table)} rows</summary>", "", markdown_table(shown), "", "</details>", ""]
     return "\n".join(lines)
 
 
-def to_json(table: pd.DataFrame, baseline: Run, current: Run, tolerances: dict[str, float]) -> str:
+def to_json(table: pd.DataFrame, baseline: Run, current: Run, tolerances: dict[str, float],
+            allow_missing_seeds: bool = False) -> str:
     payload = {
         "baseline": baseline.label, "current": current.label,
         "suites_differ": bool(suites_note(baseline, current)),
-        "alpha": ALPHA, "tolerance_overrides_pct": tolerances,
+        "alpha": ALPHA, "tolerance_overrides_pct": tolerances, "allow_missing_seeds": allow_missing_seeds,
         "regressed": has_regression(table), "summary": summary_counts(table),
+        "seeds_not_done": seeds_not_done(baseline, current).to_dict("records"),
         "rows": json.loads(table.to_json(orient="records")),
     }
     return json.dumps(payload, indent=2)
