@@ -56,6 +56,9 @@ def cmd_run(args) -> int:
     from gmbench.bench.suite import load_suite, resolve_suite_path
     from gmbench.config import parse_set_options
 
+    if not args.checkpoint_every >= 0:
+        raise GmbenchError(f"--checkpoint-every {args.checkpoint_every:g}: expected seconds >= 0 (0: no training "
+                           "checkpoints).")
     resume = args.resume or args.extend
     name = resolve_suite_path(args.suite).stem
     run_dir = run_folder(name, args.out, resume)
@@ -67,7 +70,7 @@ def cmd_run(args) -> int:
                        models=[m.strip() for m in args.models.split(",")] if args.models else kept.get("models"))
     log = (lambda *a, **k: None) if args.quiet else (lambda *a: print(*a, flush=True))
     outcome = run_suite(suite, run_dir, device=args.device, resume=resume, extend=args.extend,
-                        data_root=args.data_root, quiet=args.quiet, log=log)
+                        data_root=args.data_root, quiet=args.quiet, log=log, checkpoint_every=args.checkpoint_every)
     failed = [job_id for job_id, status in outcome.statuses.items() if status == "failed"]
     if failed:
         print(f"gmbench: {outcome.summary}; the errors are in {outcome.run_dir / 'jobs'} "
@@ -230,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="finish the run in --out (or the suite's latest run): skip its finished jobs; --set, --seeds and "
                         "--models default to the run's and must not change its jobs")
     p.add_argument("--extend", action="store_true", help="--resume that may add jobs (seeds, models) to the run")
+    p.add_argument("--checkpoint-every", type=float, default=300.0, metavar="SECONDS",
+                   help="save each job's whole training state this often (default 300; 0: never), so that --resume "
+                        "continues an interrupted job where its last training checkpoint left it")
     p.add_argument("--quiet", action="store_true", help="no progress bars or job lines")
     p.set_defaults(func=cmd_run)
 

@@ -179,3 +179,12 @@ class DeviceBatches:
     def next(self) -> Tensor:
         """float [B,C,H,W] in [-1,1] on the device."""
         return to_float(self.images[self.next_indices()])
+
+    def state_dict(self) -> dict:
+        """Where the sampler stands: its generator's state, the epoch's permutation and the position in it."""
+        return {"generator": self.generator.get_state(), "order": self._order, "pos": self._pos}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from ``state_dict``'s position (same images and batch size)."""
+        self.generator.set_state(state["generator"])
+        self._order, self._pos = state["order"].to(self.images.device), state["pos"]

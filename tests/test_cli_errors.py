@@ -62,6 +62,7 @@ def test_malformed_toml(tmp_path, capsys):
     (["--set", "lr=1"], ["SCOPE.KEY=VALUE"]),
     (["--seeds", "0,x"], ["--seeds"]),
     (["--models", "vae9"], ["Model 'vae9' is not in suite"]),
+    (["--checkpoint-every", "-1"], ["--checkpoint-every -1: expected seconds >= 0"]),
 ])
 def test_command_line_mistakes(capsys, argv, fragments):
     assert_one_paragraph(*run_cli(capsys, "run", "smoke", *argv), *fragments)

@@ -95,6 +95,14 @@ def test_non_finite_loss_marks_job_diverged(tmp_path, monkeypatch):
     assert "fid" not in {r["metric"] for r in job["rows"]}
 
 
+def assert_same_weights(run_a: Path, run_b: Path, job_id: str) -> None:
+    a = torch.load(run_a / "checkpoints" / f"{job_id}.pt", weights_only=True)
+    b = torch.load(run_b / "checkpoints" / f"{job_id}.pt", weights_only=True)
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+
+
 def test_sigkill_mid_suite_loses_no_finished_job(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "gmbench", "run", "smoke", "--out", str(out), "--seeds", "0,1,2,3", "--quiet"]
@@ -170,10 +178,35 @@ def test_curves_change_neither_the_trained_weights_nor_the_final_scores(smoke_ru
                  "--set", "curve.targets="]) == 0
     off = load_records(out)
     assert not off["metric"].str.startswith(("curve_", "time_to_")).any()
-    with_curves = torch.load(smoke_run / "checkpoints" / "dcgan-mnist-s0.pt", weights_only=True)
-    without = torch.load(out / "checkpoints" / "dcgan-mnist-s0.pt", weights_only=True)
-    assert with_curves.keys() == without.keys()
-    for name in with_curves:
-        assert torch.equal(with_curves[name], without[name]), name
+    assert_same_weights(smoke_run, out, "dcgan-mnist-s0")
     on = load_records(smoke_run)
     assert on.query("metric == 'fid'")["value"].iloc[0] == off.query("metric == 'fid'")["value"].iloc[0]
+
+
+def quality_rows(run: Path) -> dict:
+    """Every row that is not a timing: (metric, variant, extractor, train_steps) -> value."""
+    records = load_records(run)
+    kept = records[records["metric"].isin(["fid", "curve_fid", "train_steps", "params", "nfe"])]
+    return {(r.metric, r.variant, r.extractor, r.train_steps): r.value for r in kept.itertuples()}
+
+
+def test_job_killed_mid_training_resumes_from_its_training_checkpoint(smoke_run, tmp_path):
+    """SIGKILL during training, then --resume: the job continues from its last training checkpoint (not
+    step 0) and ends with the weights and quality rows of the uninterrupted ``smoke_run``."""
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "gmbench", "run", "smoke", "--out", str(out), "--quiet", "--checkpoint-every", "1e-6"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}  # one thread, as in-process (conftest)
+    proc = subprocess.Popen(cmd, env=env, cwd=REPO)
+    saved = out / "checkpoints" / "dcgan-mnist-s0.train.pt"  # every block boundary: after steps 2 and 7
+    deadline = time.time() + 300
+    while not saved.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert saved.exists() and not (out / "jobs").exists()  # killed mid-training
+    assert main(["run", "smoke", "--out", str(out), "--resume", "--quiet"]) == 0
+    record = json.loads((out / "jobs" / "dcgan-mnist-s0.json").read_text())
+    assert record["resumed_from_step"] in (2, 7)
+    assert not saved.exists()  # removed once the job's record is written
+    assert_same_weights(smoke_run, out, "dcgan-mnist-s0")
+    assert quality_rows(out) == quality_rows(smoke_run)

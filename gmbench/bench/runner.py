@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torchvision.utils import save_image
 
+from gmbench.bench.checkpoint import DEFAULT_EVERY as DEFAULT_CHECKPOINT_EVERY, TrainingCheckpoint
 from gmbench.bench.curves import NOT_REACHED, CurvePoint, CurveSchedule, curve_id, time_to_id, time_to_targets
 from gmbench.bench.suite import Job, MetricSettings, TimingSettings, Variant
 from gmbench.bench.tensorboard_log import EventLog, job_event_log
@@ -45,6 +46,7 @@ class JobContext:
     data_root: str | None = None
     quiet: bool = False
     tensorboard: bool = False  # write event files under <run_dir>/tensorboard/<job_id>/
+    checkpoint_every: float = DEFAULT_CHECKPOINT_EVERY  # seconds between training checkpoints; 0: none
 
 
 def seed_everything(seed: int) -> None:
@@ -66,6 +68,7 @@ class JobRecorder:
                          seed=job.seed, device=str(ctx.device), dtype="fp32", extractor="", extractor_sha256="",
                          n_samples=None, variant="", status="done", train_steps=None, train_time=None)
         self.rows: list[dict] = []
+        self.resumed_from_step: int | None = None  # set when training continued from a training checkpoint
 
     def add(self, metric: str, value: float, unit: str, higher_is_better: bool | None, **extra) -> None:
         self.rows.append({**self.base, **extra, "metric": metric, "value": float(value), "unit": unit,
@@ -82,33 +85,63 @@ def train(model: GenerativeModel, job: Job, ctx: JobContext, rec: JobRecorder, t
 
     With the model's ``curve`` on, a small quality score is taken between blocks when due and once at
     the end (``curve_point``), outside the timed blocks and outside the training time: the budget's
-    ``seconds``, ``train_time`` and each point's time count training only.
+    ``seconds``, ``train_time`` and each point's time count training only. Training checkpoints
+    (``checkpoint.py``) are written between blocks too, off the clock; a job that finds one continues
+    from it (``rec.resumed_from_step``), and its first block there is a warm-up, not timed.
     """
     budget, timing, device, curve = job.model.budget, ctx.timing, ctx.device, job.model.curve
     events = events or EventLog(None)
     batches = DeviceBatches(train_images, budget.batch_size, device, seed=job.seed)
     max_steps = budget.steps if budget.steps is not None else math.inf
     memory = PeakMemory(device)
-    memory.reset()
+    checkpoint = TrainingCheckpoint(ctx.run_dir, job, model, device, ctx.checkpoint_every)
     steps, block_times, block_sizes, finite = 0, [], [], True
-    schedule, points, eval_seconds, peak = CurveSchedule(curve), [], 0.0, 0.0
+    schedule, points, eval_seconds, paused, peak = CurveSchedule(curve), [], 0.0, 0.0, 0.0
+    untimed_at, resumed_seconds, first_row = (0 if timing.warmup_steps > 0 else None), 0.0, len(rec.rows)
+    saved = checkpoint.load(model, batches)
+    if saved is not None:
+        t = saved["timing"]
+        steps, block_times, block_sizes, eval_seconds, peak = (t["steps"], t["block_times"], t["block_sizes"],
+                                                               t["eval_seconds"], t["peak"])
+        points = [CurvePoint(*p) for p in t["points"]]
+        schedule.next_steps, schedule.next_seconds = t["next_point"]
+        untimed_at, resumed_seconds, rec.resumed_from_step = steps, t["train_seconds"], steps
+        rec.rows.extend(saved["rows"])
+    memory.reset()
     model.train()
-    started = time.perf_counter()
+    started = time.perf_counter() - resumed_seconds
     events.start()
 
     def training_seconds() -> float:
-        return time.perf_counter() - started - eval_seconds
+        return time.perf_counter() - started - paused
 
-    def score_point() -> None:
-        nonlocal eval_seconds, peak
+    @contextmanager
+    def off_the_clock():
+        """Neither the time nor the memory of what runs inside is training's; yields the training time."""
+        nonlocal paused, peak
         at = training_seconds()
-        peak = max(peak, memory.peak_mib())  # training's peak so far; the evaluation's own is not training's
-        points.append(curve_point(model, job, ctx, rec, steps, at, events))
-        schedule.scored(steps, at)
-        eval_seconds += training_seconds() - at
+        peak = max(peak, memory.peak_mib())  # training's peak so far
+        yield at
+        paused += training_seconds() - at
         memory.reset()
 
+    def score_point() -> None:
+        nonlocal eval_seconds
+        before = paused
+        with off_the_clock() as at:
+            points.append(curve_point(model, job, ctx, rec, steps, at, events))
+            schedule.scored(steps, at)
+        eval_seconds += paused - before
+
+    def save_checkpoint_now() -> None:
+        with off_the_clock() as at:
+            checkpoint.save(model, batches, rows=rec.rows[first_row:], timing={
+                "steps": steps, "block_times": block_times, "block_sizes": block_sizes, "train_seconds": at,
+                "eval_seconds": eval_seconds, "peak": peak, "points": [[p.steps, p.time, p.value] for p in points],
+                "next_point": [schedule.next_steps, schedule.next_seconds]})
+
     progress = _progress(ctx, total=None if max_steps == math.inf else int(max_steps), desc=f"train {job.job_id}")
+    progress.update(steps)
     while steps < max_steps and (budget.seconds is None or training_seconds() < budget.seconds):
         first = steps == 0 and timing.warmup_steps > 0
         size = int(min(timing.warmup_steps if first else timing.block_steps, max_steps - steps))
@@ -116,7 +149,7 @@ def train(model: GenerativeModel, job: Job, ctx: JobContext, rec: JobRecorder, t
         losses = [model.train_step(batches.next()) for _ in range(size)]
         watch.stop()
         seconds = watch.seconds()  # the block's one host sync
-        if not first:
+        if steps != untimed_at:
             block_times.append(seconds)
             block_sizes.append(size)
         steps += size
@@ -133,6 +166,8 @@ def train(model: GenerativeModel, job: Job, ctx: JobContext, rec: JobRecorder, t
             events.scalars(scalars, steps, training_seconds())
         if schedule.due(steps, training_seconds()):
             score_point()
+        if steps < max_steps and checkpoint.due():
+            save_checkpoint_now()
     if finite and curve.enabled and steps > 0 and (not points or points[-1].steps != steps):
         score_point()  # the end of training is always on the curve
     sync(device)
@@ -321,7 +356,8 @@ def run_job(job: Job, ctx: JobContext) -> dict:
     rec.add("job_time", time.time() - started, "s", None)
     rec.set_status(status)
     return {"job_id": job.job_id, "model": job.model.name, "dataset": job.dataset, "seed": job.seed,
-            "status": status, "error": error, "overrides": job.model.overrides, "started": started,
+            "status": status, "error": error, "overrides": job.model.overrides,
+            "resumed_from_step": rec.resumed_from_step, "started": started,
             "finished": time.time(), "rows": rec.rows}
 
 

@@ -9,6 +9,7 @@ Layout of a run folder::
     jobs/<id>.json     one per job: status, error, overrides, rows (written last: marks it finished)
     samples/*.png      8x8 sample grids
     checkpoints/*.pt   state_dict (+ .json config), loadable with torch.load(weights_only=True)
+    checkpoints/<id>.train.pt  an unfinished job's whole training state (checkpoint.py), for --resume
     tensorboard/<id>/  TensorBoard event files of each job (losses, throughput, curve points)
 """
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Iterator
 import torch
 
 import gmbench
-from gmbench.bench import tensorboard_log
+from gmbench.bench import checkpoint, tensorboard_log
 from gmbench.bench.preflight import preflight
 from gmbench.bench.resume_check import check_resumable, resolved_jobs
 from gmbench.bench.run_lock import RunLock
@@ -200,8 +201,10 @@ def _previous_run(run_dir: Path, suite: Suite, resume: bool) -> dict:
 
 
 def run_suite(suite: Suite, out: str | os.PathLike | None, device: str = "auto", resume: bool = False,
-              extend: bool = False, data_root: str | None = None, quiet: bool = False, log=print) -> RunOutcome:
-    """Run every job of ``suite`` into a run folder, holding its lock; ``extend`` lets --resume add jobs."""
+              extend: bool = False, data_root: str | None = None, quiet: bool = False, log=print,
+              checkpoint_every: float = checkpoint.DEFAULT_EVERY) -> RunOutcome:
+    """Run every job of ``suite`` into a run folder, holding its lock; ``extend`` lets --resume add jobs.
+    ``checkpoint_every``: seconds between a job's training checkpoints (0: none), which --resume continues."""
     dev = resolve_device(device)
     preflight(suite, data_root)  # data and weights files open before any run folder or job
     run_dir = run_folder(suite.name, out, resume)
@@ -230,7 +233,7 @@ def run_suite(suite: Suite, out: str | os.PathLike | None, device: str = "auto",
         }
         with _saving(run_dir / MANIFEST_FILE, "The run's manifest could not be saved") as path:
             write_json(path, manifest)
-        statuses = _run_jobs(suite, run_dir, manifest["run_id"], dev, done, data_root, quiet, log)
+        statuses = _run_jobs(suite, run_dir, manifest["run_id"], dev, done, data_root, quiet, log, checkpoint_every)
         rebuild_records(run_dir)
         with _saving(run_dir / MANIFEST_FILE, "The run's manifest could not be saved") as path:
             write_json(path, {**manifest, "finished": utc_now().isoformat()})
@@ -240,12 +243,12 @@ def run_suite(suite: Suite, out: str | os.PathLike | None, device: str = "auto",
 
 
 def _run_jobs(suite: Suite, run_dir: Path, run_id: str, dev: torch.device, done: dict[str, str],
-              data_root: str | None, quiet: bool, log) -> dict[str, str]:
+              data_root: str | None, quiet: bool, log, checkpoint_every: float) -> dict[str, str]:
     """Run the jobs not ``done`` yet, saving each record as it ends; returns every job's status."""
     tensorboard = tensorboard_log.available()
     if not tensorboard:
         log("tensorboard is not installed: no TensorBoard event files (pip install 'gmbench[tensorboard]')")
-    ctx = JobContext(run_id, run_dir, dev, suite.metrics, suite.timing, data_root, quiet, tensorboard)
+    ctx = JobContext(run_id, run_dir, dev, suite.metrics, suite.timing, data_root, quiet, tensorboard, checkpoint_every)
     statuses = {}
     jobs = suite.jobs()
     for i, job in enumerate(jobs, 1):
@@ -258,8 +261,12 @@ def _run_jobs(suite: Suite, run_dir: Path, run_id: str, dev: torch.device, done:
         lost = f"Job {job.job_id} ran to the end, but its results could not be saved (--resume runs it again)"
         with _saving(run_dir / "jobs" / f"{job.job_id}.json", lost) as path:
             write_json(path, record)
+        checkpoint.discard(run_dir, job.job_id)
         rebuild_records(run_dir)
         statuses[job.job_id] = record["status"]
+        if record["resumed_from_step"] is not None:
+            log(f"[{i}/{len(jobs)}] {job.job_id}: continued from its training checkpoint at step "
+                f"{record['resumed_from_step']}")
         if record["error"]:
             log(f"[{i}/{len(jobs)}] {job.job_id}: FAILED: {record['error'].splitlines()[0]}")
         else:

@@ -31,6 +31,9 @@ class GenerativeModel(nn.Module):
     tiny_overrides: ClassVar[dict] = {}
     # (H, W) the networks are built for, checked on construction; None accepts any image size.
     image_size: ClassVar[tuple[int, int] | None] = None
+    # Host-side attributes (ints, floats) that training advances and ``train_step`` reads, e.g. a step
+    # counter: saved and restored with the training state (``training_state``).
+    training_counters: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config=None, image_shape: tuple[int, int, int] = (1, 28, 28)):
         super().__init__()
@@ -65,6 +68,25 @@ class GenerativeModel(nn.Module):
     def fit_data(self, data: Tensor) -> None:
         """Optional hook called once before training with the training images (float [-1,1] [N,C,H,W],
         on the training device). Non-iterative reference models fit themselves here."""
+
+    def training_state(self) -> dict:
+        """Everything later ``train_step`` calls depend on, as tensors and plain data (loadable with
+        ``torch.load(weights_only=True)``): the state_dict, the state of every ``torch.optim.Optimizer``
+        attribute and the ``training_counters``. A model with more state (a scheduler, a host-side
+        buffer) overrides this pair; the contract test checks that training continues identically."""
+        return {"model": self.state_dict(), "optimizers": {k: opt.state_dict() for k, opt in self._optimizers()},
+                "counters": {k: getattr(self, k) for k in self.training_counters}}
+
+    def load_training_state(self, state: dict) -> None:
+        """Restore what ``training_state`` returned, into a model built with the same config."""
+        self.load_state_dict(state["model"])
+        for k, opt in self._optimizers():
+            opt.load_state_dict(state["optimizers"][k])
+        for k in self.training_counters:
+            setattr(self, k, state["counters"][k])
+
+    def _optimizers(self) -> list[tuple[str, torch.optim.Optimizer]]:
+        return sorted((k, v) for k, v in vars(self).items() if isinstance(v, torch.optim.Optimizer))
 
     # --- helpers for subclasses and the harness -----------------------------------------------
     @property

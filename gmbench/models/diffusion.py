@@ -212,6 +212,7 @@ class UNetDiffusion(GenerativeModel):
     are not dominated by the initial weights). Subclasses give ``loss(x)`` and ``sample``."""
 
     family = "diffusion"
+    training_counters = ("steps_done",)
 
     def __init__(self, config=None, image_shape=(1, 28, 28)):
         super().__init__(config, image_shape)
@@ -222,7 +223,7 @@ class UNetDiffusion(GenerativeModel):
             self.net.to(memory_format=torch.channels_last)
             self.ema.to(memory_format=torch.channels_last)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=c.lr)
-        self.steps_done = 0  # host-side counter for the EMA warm-up (training state, not checkpointed)
+        self.steps_done = 0  # host-side counter for the EMA warm-up (a training counter)
 
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.bf16)

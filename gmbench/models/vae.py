@@ -191,6 +191,7 @@ class TwoStageVAE(VAE):
     """
 
     Config = TwoStageVAEConfig
+    training_counters = ("steps_done",)
     tiny_overrides = {"latent_dim": 4, "width": 4, "stage1_steps": 2, "stage2_hidden": 8, "stage2_updates": 2}
 
     def __init__(self, config: TwoStageVAEConfig | None = None, image_shape=(1, 28, 28)):
@@ -198,7 +199,7 @@ class TwoStageVAE(VAE):
         c = self.config
         self.stage2 = MLPGaussianVAE(c.latent_dim, c.stage2_hidden, c.latent_dim)
         self.opt2 = torch.optim.Adam(self.stage2.parameters(), lr=c.stage2_lr)
-        self.steps_done = 0  # host-side counter choosing the stage (training state, not checkpointed)
+        self.steps_done = 0  # host-side counter choosing the stage (a training counter)
 
     def train_step(self, x: Tensor) -> dict[str, Tensor]:
         self.steps_done += 1
