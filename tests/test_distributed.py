@@ -17,6 +17,7 @@ from tests.conftest import requires_mnist
 REPO = Path(__file__).resolve().parents[1]
 SMOKE4 = ["smoke", "--seeds", "0,1,2,3", "--set", "budget.steps=6", "--device", "cpu"]  # 4 jobs of ~2 s
 JOBS = [f"dcgan-mnist-s{seed}" for seed in range(4)]
+HOLDER = ["smoke", "--seeds", "0,1,2,3,4,5", "--set", "budget.steps=6"]  # a run long enough to meet strangers
 QUALITY = ["fid", "curve_fid", "params", "nfe", "train_steps", "sample_batch"]  # not timings
 pytestmark = requires_mnist
 
@@ -106,8 +107,7 @@ def test_shard_outside_1_to_n_is_a_user_error(shard, tmp_path, capsys):
 
 def _holding(out: Path, *holder: str) -> subprocess.Popen:
     """A run of 6 jobs into ``out``, once it holds its lock."""
-    first = _gmbench("run", "smoke", "--seeds", "0,1,2,3,4,5", "--set", "budget.steps=6", "--out", str(out), "--quiet",
-                     *holder)
+    first = _gmbench("run", *HOLDER, "--out", str(out), "--quiet", *holder)
     lock = out / (".gmbench.lock" + (".shard-1-of-2" if holder else ""))
     deadline = time.time() + 120
     while not (lock.exists() and lock.read_text()) and first.poll() is None and time.time() < deadline:
@@ -116,7 +116,8 @@ def _holding(out: Path, *holder: str) -> subprocess.Popen:
 
 
 def _refused(out: Path, capsys, *stranger: str) -> str:
-    assert main(["run", "smoke", "--seeds", "0,1,2,3,4,5", "--out", str(out), "--resume", "--quiet", *stranger]) == 2
+    """The error of a run with the holder's settings (which --resume would admit but for the holder)."""
+    assert main(["run", *HOLDER, "--out", str(out), "--resume", "--quiet", *stranger]) == 2
     return " ".join(capsys.readouterr().err.split())
 
 
