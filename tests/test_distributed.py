@@ -17,7 +17,7 @@ from tests.conftest import requires_mnist
 REPO = Path(__file__).resolve().parents[1]
 SMOKE4 = ["smoke", "--seeds", "0,1,2,3", "--set", "budget.steps=6", "--device", "cpu"]  # 4 jobs of ~2 s
 JOBS = [f"dcgan-mnist-s{seed}" for seed in range(4)]
-HOLDER = ["smoke", "--seeds", "0,1,2,3,4,5", "--set", "budget.steps=6"]  # a run long enough to meet strangers
+HOLDER = ["smoke", "--seeds", "0,1,2,3,4,5,6,7", "--set", "budget.steps=6"]  # a run long enough to meet strangers
 QUALITY = ["fid", "curve_fid", "params", "nfe", "train_steps", "sample_batch"]  # not timings
 pytestmark = requires_mnist
 
@@ -106,7 +106,7 @@ def test_shard_outside_1_to_n_is_a_user_error(shard, tmp_path, capsys):
 
 
 def _holding(out: Path, *holder: str) -> subprocess.Popen:
-    """A run of 6 jobs into ``out``, once it holds its lock."""
+    """A run of 8 jobs into ``out`` (4 as shard 1/2), once it holds its lock."""
     first = _gmbench("run", *HOLDER, "--out", str(out), "--quiet", *holder)
     lock = out / (".gmbench.lock" + (".shard-1-of-2" if holder else ""))
     deadline = time.time() + 120

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator, TypeVar
 
 import torch
+import torch.distributed as dist
 
 from gmbench.bench.run_lock import RunLock
 from gmbench.bench.suite import Job
@@ -115,8 +116,6 @@ class Ranks(Solo):
     """This process as one rank of a torchrun run: it joins the process group on creation."""
 
     def __init__(self, device_spec: str):
-        import torch.distributed as dist
-
         self.rank, self.world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
         self.local_rank = int(os.environ["LOCAL_RANK"])
         self.leader = self.rank == 0
@@ -172,8 +171,6 @@ class Ranks(Solo):
         self.store.wait([f"gmbench/finished/{r}" for r in range(self.world_size)], FINISH_TIMEOUT)
 
     def close(self) -> None:
-        import torch.distributed as dist
-
         dist.destroy_process_group()
 
 
