@@ -101,9 +101,9 @@ class Shard(Solo):
 
     def manifest_entry(self, manifest: dict, members: list[dict]) -> dict:
         shards = manifest.get("shards", {})
+        siblings = shards.get("members", {}) if shards.get("count") == self.shard[1] else {}  # not another N's
         member = {**members[0], "pid": os.getpid(), "started": _now(), "finished": None}
-        return {"shards": {"count": self.shard[1],
-                           "members": {**shards.get("members", {}), str(self.shard[0]): member}},
+        return {"shards": {"count": self.shard[1], "members": {**siblings, str(self.shard[0]): member}},
                 "finished": None}
 
     def finish_entry(self, manifest: dict, complete: bool) -> dict:
