@@ -1,7 +1,8 @@
 """Command line: `gmbench list | run | eval | stats | report | compare | history | train-classifier`.
 
 User mistakes (GmbenchError) print one paragraph on stderr and exit 2; `--debug` shows tracebacks.
-`run` exits 1 when a job failed (its error is in the run folder), 0 when every job is done or diverged.
+`run` exits 1 when a job failed (its error is in the run folder), 0 when every job is done or diverged;
+under torchrun every rank exits 1 when any job of the run failed.
 Each command is a ``cmd_<name>(args) -> int`` function with its parser in ``build_parser``.
 """
 from __future__ import annotations
@@ -52,6 +53,7 @@ def _seeds(text: str) -> list[int]:
 
 def cmd_run(args) -> int:
     """Exit 0 when every job is done or diverged (a measured outcome), 1 when any job failed."""
+    from gmbench.bench.distributed import team
     from gmbench.bench.session import read_manifest, run_folder, run_suite
     from gmbench.bench.suite import load_suite, resolve_suite_path
     from gmbench.config import parse_set_options
@@ -69,8 +71,13 @@ def cmd_run(args) -> int:
                        seeds=_seeds(args.seeds) if args.seeds else kept.get("seeds"),
                        models=[m.strip() for m in args.models.split(",")] if args.models else kept.get("models"))
     log = (lambda *a, **k: None) if args.quiet else (lambda *a: print(*a, flush=True))
-    outcome = run_suite(suite, run_dir, device=args.device, resume=resume, extend=args.extend,
-                        data_root=args.data_root, quiet=args.quiet, log=log, checkpoint_every=args.checkpoint_every)
+    processes = team(args.shard, args.device)  # under torchrun: joins the process group
+    try:
+        outcome = run_suite(suite, run_dir, device=args.device, resume=resume, extend=args.extend,
+                            data_root=args.data_root, quiet=args.quiet, log=log, checkpoint_every=args.checkpoint_every,
+                            team=processes)
+    finally:
+        processes.close()
     failed = [job_id for job_id, status in outcome.statuses.items() if status == "failed"]
     if failed:
         print(f"gmbench: {outcome.summary}; the errors are in {outcome.run_dir / 'jobs'} "
@@ -237,6 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="save each job's whole training state this often (default 300; 0: never), so that --resume "
                         "continues an interrupted job where its last training checkpoint left it")
     p.add_argument("--quiet", action="store_true", help="no progress bars or job lines")
+    p.add_argument("--shard", metavar="K/N", help="run only shard K of N (every N-th job of the suite), beside the "
+                                                  "other shards writing into the same --out (a job array)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("eval", help="score a sample set (.npy/.npz/.pt/PNG folder) against a dataset split or another set")

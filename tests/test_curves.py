@@ -104,14 +104,15 @@ def test_curve_mistakes_are_caught_at_load(extra, set_options, message):
 
 
 def test_records_written_before_the_curve_columns_still_load(tmp_path):
-    """A records.csv of the columns before the curves (as gmbench wrote them until issue 9) loads with them empty."""
+    """A records.csv of the columns before the curves (issue 9) and the host (issue 11) loads with them empty."""
     rows = [dict(run_id="r", model="dcgan", metric=m, value=v, status="done") for m, v in (("fid", 70.0), ("params", 3.0))]
-    old = to_frame(rows).drop(columns=["train_steps", "train_time"])
+    old = to_frame(rows).drop(columns=["train_steps", "train_time", "host"])
     old.to_csv(tmp_path / "records.csv", index=False)
     records = load_records(tmp_path)
     assert list(records.columns[: len(COLUMNS)]) == COLUMNS
     assert records["train_steps"].isna().all() and records["train_time"].isna().all()
     assert str(records["train_steps"].dtype) == "Int64" and records["value"].tolist() == [70.0, 3.0]
+    assert records["host"].tolist() == ["", ""]
 
 
 def test_not_reached_is_inf_and_survives_the_csv(tmp_path):

@@ -10,6 +10,11 @@ Processes of one run cooperate through the token: a process that presents the ow
 (ranks of a distributed run get it from their launcher, by convention in ``$GMBENCH_RUN_TOKEN``)
 is admitted as a member without taking the lock; anyone else is refused. The token guards against
 accidents, not against an adversary: it is readable in the lock file.
+
+Shards of one run (``--shard K/N``, separate processes of a job array) each hold a lock of their own,
+``.gmbench.lock.shard-K-of-N``: shards of one N work side by side, while a run without --shard and
+shards of another N are refused (and refuse them). Lock files are taken and checked, and the
+manifest and records.csv rewritten, under ``folder_guard``: a short flock on ``.gmbench.guard``.
 """
 from __future__ import annotations
 
@@ -17,26 +22,54 @@ import errno
 import fcntl
 import json
 import os
+import re
 import secrets
 import socket
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 from gmbench.errors import GmbenchError
 from gmbench.io import is_alive
 
 LOCK_FILE = ".gmbench.lock"
+GUARD_FILE = ".gmbench.guard"
+_SHARD_LOCK = re.compile(r"^\.gmbench\.lock\.shard-(\d+)-of-(\d+)$")
 TOKEN_ENV = "GMBENCH_RUN_TOKEN"  # where launchers hand the owner's token to the ranks of a run
 _NO_FLOCK = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS}
 
 
+@contextmanager
+def folder_guard(run_dir: str | os.PathLike) -> Iterator[None]:
+    """Hold a short exclusive flock on the run folder's guard file: one process at a time takes locks, writes the
+    manifest or rebuilds records.csv. Where the file cannot be made or flocked, it guards nothing (writes stay
+    atomic), and the lock file's own checks say what is wrong with the folder."""
+    try:
+        fd = os.open(Path(run_dir) / GUARD_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        yield
+        return
+    try:
+        with suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
+def lock_name(shard: tuple[int, int] | None) -> str:
+    return LOCK_FILE if shard is None else f"{LOCK_FILE}.shard-{shard[0]}-of-{shard[1]}"
+
+
 class RunLock:
     """``with RunLock(run_dir) as lock:`` owns ``run_dir`` (``lock.owner``, ``lock.token``) or raises
-    GmbenchError naming the holder; with the holder's ``token`` it joins as a member instead."""
+    GmbenchError naming the holder; with the holder's ``token`` it joins as a member instead.
+    ``shard=(K, N)`` owns shard K of N of the run, beside its sibling shards."""
 
-    def __init__(self, run_dir: str | os.PathLike, token: str | None = None):
-        self.path = Path(run_dir) / LOCK_FILE
+    def __init__(self, run_dir: str | os.PathLike, token: str | None = None, shard: tuple[int, int] | None = None):
+        self.shard = shard
+        self.path = Path(run_dir) / lock_name(shard)
         self.presented = token
         self.token: str | None = None
         self.owner = False
@@ -45,9 +78,16 @@ class RunLock:
         self._flock = True
 
     def __enter__(self) -> RunLock:
+        with folder_guard(self.path.parent):
+            self._acquire()
+            if self.owner:
+                self._refuse_rivals()
+        return self
+
+    def _acquire(self) -> None:
         for _ in range(10):  # a retry is needed only when the file is replaced under us
             if self._try_acquire():
-                return self
+                return
         raise GmbenchError(f"Could not take the lock {self.path}: it kept being replaced by other processes; "
                            "make sure only one gmbench run uses this folder, then run again.")
 
@@ -60,6 +100,28 @@ class RunLock:
         if self._fd is not None:
             os.close(self._fd)  # releases the flock
         self._fd, self.owner = None, False
+
+    def _refuse_rivals(self) -> None:
+        """Release and refuse where a process that may not share the folder with this one holds a lock of it."""
+        for rival in self._rivals():
+            probe = RunLock(self.path.parent, shard=rival)
+            try:
+                probe._acquire()
+            except GmbenchError as exc:
+                self.__exit__()
+                raise GmbenchError(f"{_described(self.shard)} cannot share {self.path.parent} with "
+                                   f"{_described(rival).lower()}, which is running: {exc} Shards of one run share its "
+                                   "folder only with shards of the same count N.") from None
+            probe.__exit__()  # a left-over lock file of a dead process: gone now
+
+    def _rivals(self) -> list[tuple[int, int] | None]:
+        """The locks in the folder whose holders may not work beside this one's."""
+        found: list[tuple[int, int] | None] = [None] if (self.path.parent / LOCK_FILE).exists() else []
+        found += sorted((int(m[1]), int(m[2])) for p in self.path.parent.glob(f"{LOCK_FILE}.shard-*")
+                        if (m := _SHARD_LOCK.match(p.name)))
+        if self.shard is None:
+            return [s for s in found if s is not None]
+        return [s for s in found if s is None or s[1] != self.shard[1]]
 
     def _try_acquire(self) -> bool:
         """Own the lock (True), join as a member (True), refuse (raise), or ask for a retry (False)."""
@@ -135,6 +197,10 @@ class RunLock:
         return (f"{self.path.parent} is locked by {who} ({self.path}); this filesystem has no flock, so gmbench "
                 f"cannot check from here whether that process is alive.{token} If no gmbench process with that pid is "
                 f"running on that host, delete {self.path} and run again; otherwise choose another --out.")
+
+
+def _described(shard: tuple[int, int] | None) -> str:
+    return "A run without --shard" if shard is None else f"Shard {shard[0]}/{shard[1]}"
 
 
 def _read_holder(path: Path) -> dict:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import random
+import socket
 import time
 import traceback
 from contextlib import contextmanager
@@ -65,8 +66,8 @@ class JobRecorder:
 
     def __init__(self, job: Job, ctx: JobContext, family: str):
         self.base = dict(run_id=ctx.run_id, suite=job.suite, model=job.model.name, family=family, dataset=job.dataset,
-                         seed=job.seed, device=str(ctx.device), dtype="fp32", extractor="", extractor_sha256="",
-                         n_samples=None, variant="", status="done", train_steps=None, train_time=None)
+                         seed=job.seed, device=str(ctx.device), host=socket.gethostname(), dtype="fp32", extractor="",
+                         extractor_sha256="", n_samples=None, variant="", status="done", train_steps=None, train_time=None)
         self.rows: list[dict] = []
         self.resumed_from_step: int | None = None  # set when training continued from a training checkpoint
 

@@ -1,8 +1,12 @@
 """A suite run: the run folder, its manifest, resume, and records.csv rebuilt after every job.
 
+One process runs the suite, or several share it (distributed.py: torchrun ranks, --shard K/N).
+
 Layout of a run folder::
 
     .gmbench.lock      held by the run's process while it runs (run_lock.py): one run per folder
+                       (.gmbench.lock.shard-K-of-N: one per running --shard; shards of one N share the folder)
+    .gmbench.guard     flocked briefly to take locks, write the manifest, rebuild records.csv
     manifest.json      provenance (versions, device, CPU, suite text, times), the selected seeds and
                        models, each job's resolved configuration (what --resume checks), extensions
     records.csv        tidy rows of every finished job (rebuilt atomically after each job)
@@ -19,7 +23,7 @@ import os
 import platform
 import subprocess
 import sys
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,12 +33,12 @@ import torch
 
 import gmbench
 from gmbench.bench import checkpoint, tensorboard_log
+from gmbench.bench.distributed import Solo, here
 from gmbench.bench.preflight import preflight
 from gmbench.bench.resume_check import check_resumable, resolved_jobs
-from gmbench.bench.run_lock import RunLock
+from gmbench.bench.run_lock import folder_guard
 from gmbench.bench.runner import JobContext, run_job
 from gmbench.bench.suite import Suite
-from gmbench.device import resolve_device
 from gmbench.errors import GmbenchError
 from gmbench.io import remove_stale_temporaries, write_json
 from gmbench.report.records import MANIFEST_FILE, RECORDS_FILE, to_frame, write_records
@@ -152,9 +156,10 @@ def _job_record_problem(record, stem: str) -> str | None:
 
 
 def rebuild_records(run_dir: Path) -> None:
-    rows = [row for record in read_job_records(run_dir).values() for row in record["rows"]]
+    """records.csv from every jobs/*.json, under the folder's guard: processes sharing the folder take turns."""
     kept = f"records.csv could not be rebuilt (the jobs' results are safe in {run_dir / 'jobs'})"
-    with _saving(run_dir / RECORDS_FILE, kept) as path:
+    with folder_guard(run_dir), _saving(run_dir / RECORDS_FILE, kept) as path:
+        rows = [row for record in read_job_records(run_dir).values() for row in record["rows"]]
         write_records(to_frame(rows), path)
 
 
@@ -185,10 +190,12 @@ class RunOutcome:
                 f"{self.count('failed')} failed")
 
 
-def _previous_run(run_dir: Path, suite: Suite, resume: bool) -> dict:
-    """The manifest of the run already in ``run_dir`` ({} for a new run), after checking it may be resumed."""
-    previous = read_manifest(run_dir) if resume else {}
-    if not resume and (run_dir / MANIFEST_FILE).exists():
+def _previous_run(run_dir: Path, suite: Suite, resume: bool, team: Solo) -> dict:
+    """The manifest of the run already in ``run_dir`` ({} for a new run), after checking it may be resumed
+    (or joined, by a sibling shard)."""
+    exists = (run_dir / MANIFEST_FILE).exists()
+    previous = read_manifest(run_dir) if resume or (exists and team.shard) else {}
+    if exists and not resume and not team.may_join(previous):
         raise GmbenchError(f"{run_dir} already holds a run. Add --resume to finish it, or choose another --out; "
                            "gmbench never overwrites results.")
     if not previous and any((run_dir / "jobs").glob("*.json")):
@@ -202,76 +209,115 @@ def _previous_run(run_dir: Path, suite: Suite, resume: bool) -> dict:
 
 def run_suite(suite: Suite, out: str | os.PathLike | None, device: str = "auto", resume: bool = False,
               extend: bool = False, data_root: str | None = None, quiet: bool = False, log=print,
-              checkpoint_every: float = checkpoint.DEFAULT_EVERY) -> RunOutcome:
+              checkpoint_every: float = checkpoint.DEFAULT_EVERY, team: Solo | None = None) -> RunOutcome:
     """Run every job of ``suite`` into a run folder, holding its lock; ``extend`` lets --resume add jobs.
-    ``checkpoint_every``: seconds between a job's training checkpoints (0: none), which --resume continues."""
-    dev = resolve_device(device)
-    preflight(suite, data_root)  # data and weights files open before any run folder or job
-    run_dir = run_folder(suite.name, out, resume)
+
+    ``checkpoint_every``: seconds between a job's training checkpoints (0: none), which --resume continues.
+    ``team``: the processes sharing the run (distributed.py: torchrun ranks, or a shard); this one alone by default.
+    """
+    team = team or Solo()
+    dev, run_dir = None, None
+
+    def check() -> dict:
+        nonlocal dev, run_dir
+        dev = team.device(device)
+        preflight(suite, data_root)  # data and weights files open before any run folder or job
+        run_dir = _make_run_dir(suite.name, out, resume)
+        return here(dev)
+
+    members = team.agree("check", check)
+    with ExitStack() as held:
+        def open_run() -> list[str | None]:
+            lock = held.enter_context(team.lock(run_dir))
+            return [lock.token, _start_manifest(run_dir, suite, resume, extend, data_root, dev, team, members)]
+
+        [(token, run_id)] = team.agree("open", open_run, leader_only=True)
+        if not team.leader:
+            held.enter_context(team.lock(run_dir, token))  # a member of rank 0's run
+        done = {k: v["status"] for k, v in read_job_records(run_dir).items() if v["status"] in FINISHED}
+        _run_jobs(suite, run_dir, run_id, dev, done, data_root, quiet, log, team, checkpoint_every)
+        team.wait_for_all()
+        if team.leader:
+            rebuild_records(run_dir)
+            _finish_manifest(run_dir, team)
+    records = read_job_records(run_dir)
+    outcome = RunOutcome(run_dir, {job.job_id: records[job.job_id]["status"] for job in team.mine(suite.jobs())})
+    log(f"{outcome.summary}; results: {run_dir}")
+    return outcome
+
+
+def _make_run_dir(suite_name: str, out: str | os.PathLike | None, resume: bool) -> Path:
+    run_dir = run_folder(suite_name, out, resume)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise GmbenchError(f"Cannot create the run folder {run_dir}: {exc.strerror or exc}; "
                            "choose another --out.") from None
-    with RunLock(run_dir):
-        previous = _previous_run(run_dir, suite, resume)
+    return run_dir
+
+
+def _start_manifest(run_dir: Path, suite: Suite, resume: bool, extend: bool, data_root: str | None,
+                    dev: torch.device, team: Solo, members: list[dict]) -> str:
+    """Check the run folder may take this run and write its manifest; returns the run id."""
+    with folder_guard(run_dir):
+        previous = _previous_run(run_dir, suite, resume, team)
         current = resolved_jobs(suite)
         added = check_resumable(run_dir, previous, current, extend) if previous else list(current["jobs"])
-        done = {k: v["status"] for k, v in read_job_records(run_dir).items() if v["status"] in FINISHED}
         remove_stale_temporaries(run_dir, recursive=True)  # a killed run's own temporaries; the real files are intact
         now = utc_now().isoformat()
+        resumed = resume and bool(previous)
         definition = {"suite_file": suite.text, "set_options": suite.overrides, "seeds": list(suite.seeds),
                       "models": [m.name for m in suite.models]}
         manifest = {
             **previous, "run_id": previous.get("run_id", run_dir.name), "suite": suite.name,
             "description": suite.description, "argv": sys.argv, **(definition if added else {}), **current,
             **environment(dev), "started": previous.get("started", now), "finished": None,
-            "resumed": previous.get("resumed", []) + ([now] if previous else []),
+            "resumed": previous.get("resumed", []) + ([now] if resumed else []),
             "extended": previous.get("extended", []) + ([{"at": now, "argv": sys.argv, "added": added}]
-                                                          if previous and added else []),
+                                                          if resumed and added else []),
             "data_root": str(data_root or os.environ.get("GMBENCH_DATA_ROOT", "")),
         }
+        manifest.update(team.manifest_entry(previous, members))
         with _saving(run_dir / MANIFEST_FILE, "The run's manifest could not be saved") as path:
             write_json(path, manifest)
-        statuses = _run_jobs(suite, run_dir, manifest["run_id"], dev, done, data_root, quiet, log, checkpoint_every)
-        rebuild_records(run_dir)
+    return manifest["run_id"]
+
+
+def _finish_manifest(run_dir: Path, team: Solo) -> None:
+    with folder_guard(run_dir):
+        manifest = read_manifest(run_dir)
+        complete = manifest["jobs"].keys() <= read_job_records(run_dir).keys()
         with _saving(run_dir / MANIFEST_FILE, "The run's manifest could not be saved") as path:
-            write_json(path, {**manifest, "finished": utc_now().isoformat()})
-    outcome = RunOutcome(run_dir, statuses)
-    log(f"{outcome.summary}; results: {run_dir}")
-    return outcome
+            write_json(path, {**manifest, **team.finish_entry(manifest, complete)})
 
 
 def _run_jobs(suite: Suite, run_dir: Path, run_id: str, dev: torch.device, done: dict[str, str],
-              data_root: str | None, quiet: bool, log, checkpoint_every: float) -> dict[str, str]:
-    """Run the jobs not ``done`` yet, saving each record as it ends; returns every job's status."""
+              data_root: str | None, quiet: bool, log, team: Solo, checkpoint_every: float) -> None:
+    """Run the jobs of ``team``'s share not ``done`` yet, saving each record as it ends."""
     tensorboard = tensorboard_log.available()
     if not tensorboard:
         log("tensorboard is not installed: no TensorBoard event files (pip install 'gmbench[tensorboard]')")
     ctx = JobContext(run_id, run_dir, dev, suite.metrics, suite.timing, data_root, quiet, tensorboard, checkpoint_every)
-    statuses = {}
     jobs = suite.jobs()
-    for i, job in enumerate(jobs, 1):
+    for i, job in team.claim(jobs):
+        step = f"[{i + 1}/{len(jobs)}] {job.job_id}"
         if job.job_id in done:
-            statuses[job.job_id] = done[job.job_id]
-            log(f"[{i}/{len(jobs)}] {job.job_id}: already {done[job.job_id]}, skipped")
+            log(f"{step}: already {done[job.job_id]}, skipped")
             continue
-        log(f"[{i}/{len(jobs)}] {job.job_id}: running on {dev}")
+        log(f"{step}: running on {dev}")
         record = run_job(job, ctx)
         lost = f"Job {job.job_id} ran to the end, but its results could not be saved (--resume runs it again)"
         with _saving(run_dir / "jobs" / f"{job.job_id}.json", lost) as path:
             write_json(path, record)
         checkpoint.discard(run_dir, job.job_id)
-        rebuild_records(run_dir)
-        statuses[job.job_id] = record["status"]
+        if team.leader:
+            rebuild_records(run_dir)
         if record["resumed_from_step"] is not None:
-            log(f"[{i}/{len(jobs)}] {job.job_id}: continued from its training checkpoint at step "
-                f"{record['resumed_from_step']}")
+            log(f"{step}: continued from its training checkpoint at step {record['resumed_from_step']}")
         if record["error"]:
-            log(f"[{i}/{len(jobs)}] {job.job_id}: FAILED: {record['error'].splitlines()[0]}")
+            log(f"{step}: FAILED: {record['error'].splitlines()[0]}")
         else:
-            log(f"[{i}/{len(jobs)}] {job.job_id}: {record['status']}" + _headline(record["rows"]))
-    return statuses
+            log(f"{step}: {record['status']}" + _headline(record["rows"]))
 
 
 def _headline(rows: list[dict]) -> str:
