@@ -3,6 +3,7 @@ serial run's jobs and quality values, each job run once; shards refuse what may 
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -150,3 +151,43 @@ def test_a_user_error_on_rank_0_stops_every_rank(serial, tmp_path):
     flat = " ".join(log.split())
     assert code != 0 and "running on" not in flat
     assert flat.count("already holds a run") == 2 and "Rank 0 stopped the run before its jobs started" in flat
+
+
+def _kill_every_process_of(out: Path) -> None:
+    """SIGKILL every process whose command line names ``out`` (torchrun starts its ranks in sessions of their
+    own, so killing torchrun's process group would leave them running)."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if str(out) in cmdline.read_bytes().decode(errors="replace").split("\0"):
+                os.kill(int(cmdline.parent.name), signal.SIGKILL)
+        except (OSError, ValueError):
+            pass  # gone already
+
+
+def test_torchrun_killed_mid_job_resumes_each_job_once_and_none_from_step_0(serial, tmp_path):
+    """SIGKILL of the whole torchrun run while both ranks are inside a job (each past its first training
+    checkpoint), then --resume: every job is recorded once, the finished ones are not run again, the
+    interrupted ones continue from their checkpoints, and the quality values are the serial run's."""
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                             "-m", "gmbench", "run", *SMOKE4, "--out", str(out), "--checkpoint-every", "1e-6"],
+                            env=_env(), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while len(in_flight := sorted(out.glob("checkpoints/*.train.pt"))) < 2 and proc.poll() is None \
+            and time.time() < deadline:
+        time.sleep(0.01)
+    _kill_every_process_of(out)  # torchrun and both ranks at once, as a scheduler's preemption does
+    proc.wait()
+    interrupted = {p.name.removesuffix(".train.pt") for p in in_flight}
+    finished = {p.stem for p in (out / "jobs").glob("*.json")}
+    assert len(interrupted) == 2 and not interrupted & finished, "both ranks must be killed mid-job"
+    code, log = _finish(_torchrun("run", *SMOKE4, "--out", str(out), "--resume", "--checkpoint-every", "1e-6"))
+    assert code == 0, log
+    runs = _runs_of_each_job(log)
+    assert runs == {job: int(job not in finished) for job in JOBS}, (runs, finished, log)
+    assert sorted(p.stem for p in (out / "jobs").glob("*.json")) == JOBS
+    for job in interrupted:
+        record = json.loads((out / "jobs" / f"{job}.json").read_text())
+        assert record["resumed_from_step"] == 2, job  # the smoke timing's first block boundary, not step 0
+    assert not list(out.glob("checkpoints/*.train.pt"))
+    assert _quality(out) == _quality(serial)
