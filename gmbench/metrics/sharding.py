@@ -19,6 +19,15 @@ def my_batches(n: int, batch_size: int, group: dist.ProcessGroup | None) -> rang
     return starts if group is None else starts[dist.get_rank(group)::dist.get_world_size(group)]
 
 
+def everywhere(flag: bool, group: dist.ProcessGroup | None) -> bool:
+    """Whether ``flag`` holds on every rank of ``group`` (``flag`` itself without a group)."""
+    if group is None:
+        return flag
+    vote = torch.tensor([int(flag)], device=_wire(group))
+    dist.all_reduce(vote, dist.ReduceOp.MIN, group=group)
+    return bool(vote.item())
+
+
 def gather_batches(batches: list[Tensor], columns: int, n: int, batch_size: int,
                    group: dist.ProcessGroup) -> Tensor:
     """Each rank's outputs of its ``my_batches`` (each [b,columns]) -> all ``n`` rows [n,columns] in serial order,
