@@ -46,7 +46,8 @@ def test_sharded_extraction_equals_serial_extraction(tmp_path):
 
 
 def _torchrun(*argv: str, cache: Path) -> str:
-    """stdout of ``torchrun --standalone --nproc_per_node 2 -m gmbench ARGV`` (gloo, one thread a rank)."""
+    """stdout of ``torchrun --standalone --nproc_per_node 2 -m gmbench ARGV`` (gloo). One thread a rank, as this
+    test process has (conftest): on the CPU the features' last bits depend on the thread count."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "GMBENCH_CACHE": str(cache)}
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                            "-m", "gmbench", *argv], env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
