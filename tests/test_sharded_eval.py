@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from gmbench.cli import main
 from gmbench.data import load_dataset
 from gmbench.metrics import build_extractor
 from gmbench.metrics.features import extract
+from gmbench.metrics.stats_cache import reference_stats
 from tests.conftest import requires_mnist
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,25 +26,53 @@ SIZES, BATCH = (1234, 50), 100
 pytestmark = requires_mnist
 
 
-def _extract_on_rank(rank: int, world: int, store: str, out: str) -> None:
+def _on_rank(rank: int, work, store: str, out: str) -> None:
+    """Rank ``rank`` of 2 (gloo, one thread): saves ``work(rank)``, run inside the process group, to OUT.rank.
+    A collective that one rank skips fails after a minute instead of hanging the tests."""
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2,
+                            timeout=timedelta(seconds=60))
     try:
-        net = build_extractor("mnist-lenet")
-        images = load_dataset("mnist", "train")[0]
-        torch.save([extract(net, images[:n], BATCH, group=dist.group.WORLD) for n in SIZES], f"{out}.{rank}")
+        torch.save(work(rank), f"{out}.{rank}")
     finally:
         dist.destroy_process_group()
 
 
+def _on_two_ranks(work, tmp_path: Path) -> list:
+    """What ``work(rank)`` (a module-level function) returned on each of 2 spawned ranks."""
+    mp.spawn(_on_rank, args=(work, str(tmp_path / "store"), str(tmp_path / "out")), nprocs=2)
+    return [torch.load(tmp_path / f"out.{rank}", weights_only=True) for rank in range(2)]
+
+
+def _extract_sharded(rank: int) -> list:
+    images = load_dataset("mnist", "train")[0]
+    return [extract(build_extractor("mnist-lenet"), images[:n], BATCH, group=dist.group.WORLD) for n in SIZES]
+
+
 def test_sharded_extraction_equals_serial_extraction(tmp_path):
-    mp.spawn(_extract_on_rank, args=(2, str(tmp_path / "store"), str(tmp_path / "features")), nprocs=2)
     net = build_extractor("mnist-lenet")
     images = load_dataset("mnist", "train")[0]
-    for rank in range(2):
-        for n, (features, logits) in zip(SIZES, torch.load(tmp_path / f"features.{rank}", weights_only=True)):
+    for rank, results in enumerate(_on_two_ranks(_extract_sharded, tmp_path)):
+        for n, (features, logits) in zip(SIZES, results):
             serial_features, serial_logits = extract(net, images[:n], BATCH)  # [n,128], [n,10]
             assert torch.equal(features, serial_features) and torch.equal(logits, serial_logits), (rank, n)
+
+
+def _stats_where_only_rank_0_has_a_cache(rank: int) -> dict:
+    os.environ["GMBENCH_CACHE"] = os.path.join(os.environ["GMBENCH_CACHE"], str(rank))  # a cache of its own
+    net = build_extractor("mnist-lenet")
+    if rank == 0:
+        reference_stats(net, "mnist", "test", 300, batch_size=BATCH)
+    stats, _, reused = reference_stats(net, "mnist", "test", 300, batch_size=BATCH, group=dist.group.WORLD)
+    return {"reused": reused, "mu": stats.mu, "sigma": stats.sigma}
+
+
+def test_a_cache_that_only_some_ranks_can_read_is_rebuilt_by_all(tmp_path):
+    # Were it reused on rank 0 alone, rank 1 would wait in the extraction's all_gather for good.
+    serial = reference_stats(build_extractor("mnist-lenet"), "mnist", "test", 300, batch_size=BATCH)[0]
+    for result in _on_two_ranks(_stats_where_only_rank_0_has_a_cache, tmp_path):
+        assert not result["reused"]
+        assert torch.equal(result["mu"], serial.mu) and torch.equal(result["sigma"], serial.sigma)
 
 
 def _torchrun(*argv: str, cache: Path) -> str:
