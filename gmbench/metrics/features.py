@@ -63,6 +63,7 @@ def extract(extractor: FeatureExtractor, images: Tensor, batch_size: int = 500,
         if lg is not None:
             logits.append(lg.float())
     if group is not None:  # this rank's batches -> every batch, in serial order
+        # (widths as declared: a rank may have no batch to measure them on)
         feats = [gather_batches(feats, extractor.feature_dim, len(images), batch_size, group)]
         logits = [] if extractor.num_classes is None else [
             gather_batches(logits, extractor.num_classes, len(images), batch_size, group)]

@@ -46,4 +46,5 @@ def gather_batches(batches: list[Tensor], columns: int, n: int, batch_size: int,
 
 def _wire(group: dist.ProcessGroup) -> torch.device:
     """Where the group's collectives take their tensors: the CPU for gloo, this rank's GPU for nccl."""
-    return torch.device("cpu") if dist.get_backend(group) == "gloo" else torch.device("cuda", torch.cuda.current_device())
+    gloo = dist.get_backend(group) == "gloo"
+    return torch.device("cpu") if gloo else torch.device("cuda", torch.cuda.current_device())
