@@ -129,17 +129,20 @@ def cmd_eval(args) -> int:
 
     import gmbench
     from gmbench.metrics import check_metrics, evaluate
-    from gmbench.device import resolve_device
     from gmbench.metrics.sample_sets import load_sample_set
+    from gmbench.ranks import leads, world_group
 
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     check_metrics(args.extractor, metrics)
-    device, batch_size = resolve_device(args.device), _batch_size(args)
+    batch_size = _batch_size(args)
     samples = load_sample_set(args.samples, args.n)
     reference = _eval_reference(args.ref, args.n)
-    scores = evaluate(samples, reference=reference, extractor=args.extractor, metrics=metrics, device=device,
-                      dtype=args.dtype, data_root=args.data_root, seed=args.seed, batch_size=batch_size,
-                      extractor_options=_extractor_options(args))
+    with world_group(args.device) as (device, group):  # under torchrun: every rank extracts a shard
+        scores = evaluate(samples, reference=reference, extractor=args.extractor, metrics=metrics, device=device,
+                          dtype=args.dtype, data_root=args.data_root, seed=args.seed, batch_size=batch_size,
+                          extractor_options=_extractor_options(args), group=group)
+        if not leads(group):
+            return 0  # rank 0 prints
     provenance = {
         "samples": args.samples, "reference": args.ref, "extractor": scores[0].extractor,
         "weights_sha256": scores[0].extractor_sha256, "n_samples": scores[0].n_samples,
@@ -161,12 +164,16 @@ def cmd_eval(args) -> int:
 def cmd_stats(args) -> int:
     from gmbench.metrics import build_extractor
     from gmbench.metrics.evaluate import parse_dtype
+    from gmbench.ranks import leads, world_group
     from gmbench.metrics.stats_cache import reference_stats
 
     batch_size, dtype = _batch_size(args), parse_dtype(args.dtype)
-    extractor = build_extractor(args.extractor, device=args.device, **_extractor_options(args))
-    stats, path, reused = reference_stats(extractor, args.dataset, args.split, args.n, data_root=args.data_root,
-                                          dtype=dtype, batch_size=batch_size)
+    with world_group(args.device) as (device, group):  # under torchrun: every rank extracts a shard
+        extractor = build_extractor(args.extractor, device=device, **_extractor_options(args))
+        stats, path, reused = reference_stats(extractor, args.dataset, args.split, args.n, data_root=args.data_root,
+                                              dtype=dtype, batch_size=batch_size, group=group)
+        if not leads(group):
+            return 0  # rank 0 prints
     print(f"{'reused' if reused else 'computed'} {args.dataset}:{args.split} statistics on {extractor.name} "
           f"(sha256 {extractor.weights_sha256[:16]}, N={len(stats.features)}, D={stats.features.shape[1]}, "
           f"{args.dtype}): {path}")

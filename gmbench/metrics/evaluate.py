@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import torch
+import torch.distributed as dist
 from torch import Tensor
 
 from gmbench.data import load_dataset
@@ -94,8 +95,12 @@ def check_images(images: Tensor, what: str) -> None:
 def evaluate(samples: Tensor, *, reference: str | Tensor = "mnist:test", extractor: str = "mnist-lenet",
              metrics: Sequence[str] = ("fid",), device="cpu", dtype: str = "fp32",
              data_root: str | None = None, seed: int = 0, batch_size: int = 500,
-             extractor_options: dict | None = None) -> list[Score]:
-    """Scores of uint8 ``samples`` [N,C,H,W] against ``reference`` ("dataset:split[:N]" or uint8 images)."""
+             extractor_options: dict | None = None, group: dist.ProcessGroup | None = None) -> list[Score]:
+    """Scores of uint8 ``samples`` [N,C,H,W] against ``reference`` ("dataset:split[:N]" or uint8 images).
+
+    ``group``: every rank of it calls with the same arguments and extracts a shard of the features (see
+    ``extract``); each gets all of them back and the scores of a single process.
+    """
     metrics = list(dict.fromkeys(metrics))
     check_metrics(extractor, metrics)
     check_images(samples, "samples")
@@ -107,12 +112,12 @@ def evaluate(samples: Tensor, *, reference: str | Tensor = "mnist:test", extract
     net = build_extractor(extractor, device=device, **(extractor_options or {}))
     check_heads(net, metrics, dataset if isinstance(reference, str) else None)
 
-    fake = FeatureStats.of(*extract(net, samples, batch_size, torch_dtype))
+    fake = FeatureStats.of(*extract(net, samples, batch_size, torch_dtype, group))
     if isinstance(reference, str):
         real = reference_stats(net, dataset, split, n_ref, data_root=data_root, dtype=torch_dtype,
-                               batch_size=batch_size)[0]
+                               batch_size=batch_size, group=group)[0]
     else:
-        real = FeatureStats.of(*extract(net, reference, batch_size, torch_dtype))
+        real = FeatureStats.of(*extract(net, reference, batch_size, torch_dtype, group))
 
     values: dict[str, float] = {}
     for metric in metrics:

@@ -9,10 +9,12 @@ import inspect
 from typing import ClassVar
 
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 
 from gmbench.device import resolve_device
 from gmbench.errors import GmbenchError
+from gmbench.metrics.sharding import gather_batches, my_batches
 from gmbench.registry import EXTRACTORS
 
 
@@ -34,18 +36,20 @@ class FeatureExtractor(nn.Module):
 
 @torch.no_grad()
 def extract(extractor: FeatureExtractor, images: Tensor, batch_size: int = 500,
-            dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor | None]:
+            dtype: torch.dtype = torch.float32, group: dist.ProcessGroup | None = None) -> tuple[Tensor, Tensor | None]:
     """Features float64 [N,D] and logits float64 [N,K] (or None) on the CPU.
 
     Batches stay on the extractor's device until the end: no per-batch host synchronisation.
     ``dtype`` other than float32 runs the network under autocast (bf16 is an opt-in speed option).
+    ``group``: split the batches over its ranks (every rank calls with the same images) and gather the
+    results, equal to a call without it bit for bit (gmbench.metrics.sharding).
     """
     if images.dtype != torch.uint8 or images.dim() != 4:
         raise ValueError(f"extract expects uint8 [N,C,H,W] images, got {images.dtype} {tuple(images.shape)}")
     device = next(iter(extractor.parameters()), torch.empty(0)).device
     extractor.eval()
     feats, logits = [], []
-    for start in range(0, len(images), batch_size):
+    for start in my_batches(len(images), batch_size, group):
         batch = images[start: start + batch_size].to(device, non_blocking=True)  # [b,C,H,W] uint8
         b = len(batch)
         if b < batch_size and len(images) > batch_size:
@@ -58,6 +62,11 @@ def extract(extractor: FeatureExtractor, images: Tensor, batch_size: int = 500,
         feats.append(f.float())
         if lg is not None:
             logits.append(lg.float())
+    if group is not None:  # this rank's batches -> every batch, in serial order
+        # (widths as declared: a rank may have no batch to measure them on)
+        feats = [gather_batches(feats, extractor.feature_dim, len(images), batch_size, group)]
+        logits = [] if extractor.num_classes is None else [
+            gather_batches(logits, extractor.num_classes, len(images), batch_size, group)]
     features = torch.cat(feats).double().cpu()  # [N,D]
     return features, (torch.cat(logits).double().cpu() if logits else None)
 

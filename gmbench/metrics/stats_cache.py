@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from torch import Tensor
 
 from gmbench.data import load_dataset
@@ -20,6 +21,8 @@ from gmbench.errors import GmbenchError
 from gmbench.io import atomic_path, remove_stale_temporaries
 from gmbench.metrics.features import FeatureExtractor, extract
 from gmbench.metrics.fid import gaussian_stats
+from gmbench.metrics.sharding import everywhere
+from gmbench.ranks import leads
 
 ENV_CACHE = "GMBENCH_CACHE"
 DTYPE_NAMES = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
@@ -60,8 +63,12 @@ def cache_dir() -> Path:
 
 def reference_stats(extractor: FeatureExtractor, dataset: str, split: str = "test", n: int | None = None, *,
                     data_root: str | None = None, dtype: torch.dtype = torch.float32,
-                    batch_size: int = 500) -> tuple[FeatureStats, Path, bool]:
-    """Stats of the first ``n`` images (all when None) of a dataset split: (stats, cache file, reused?)."""
+                    batch_size: int = 500, group: dist.ProcessGroup | None = None) -> tuple[FeatureStats, Path, bool]:
+    """Stats of the first ``n`` images (all when None) of a dataset split: (stats, cache file, reused?).
+
+    ``group``: its ranks extract a shard each (see ``extract``), unless every rank can read the cache; rank 0
+    writes the file, and no rank returns before it is written.
+    """
     images, _ = load_dataset(dataset, split, data_root)
     n = len(images) if n is None else n
     if not 2 <= n <= len(images):
@@ -70,15 +77,18 @@ def reference_stats(extractor: FeatureExtractor, dataset: str, split: str = "tes
                    n, DTYPE_NAMES.get(dtype, str(dtype)))
     path = cache_dir() / key.filename()
     cached = _read(path, key)
-    if cached is not None:
+    if everywhere(cached is not None, group):
         return cached, path, True
-    features, logits = extract(extractor, images[:n], batch_size, dtype)  # [n,D], [n,K] | None
+    features, logits = extract(extractor, images[:n], batch_size, dtype, group)  # [n,D], [n,K] | None
     stats = FeatureStats.of(features, logits)
-    remove_stale_temporaries(cache_dir())
-    with atomic_path(path) as tmp:
-        torch.save({"key": asdict(key), "features": features.float(),
-                    "logits": None if logits is None else logits.float(),
-                    "mu": stats.mu, "sigma": stats.sigma}, tmp)
+    if leads(group):
+        remove_stale_temporaries(cache_dir())
+        with atomic_path(path) as tmp:
+            torch.save({"key": asdict(key), "features": features.float(),
+                        "logits": None if logits is None else logits.float(),
+                        "mu": stats.mu, "sigma": stats.sigma}, tmp)
+    if group is not None:
+        dist.barrier(group)
     return stats, path, False
 
 
