@@ -30,6 +30,7 @@ from gmbench.bench.run_lock import RunLock
 from gmbench.bench.suite import Job
 from gmbench.device import resolve_device
 from gmbench.errors import GmbenchError
+from gmbench.ranks import rank_device
 
 T = TypeVar("T")
 AGREE_TIMEOUT = timedelta(minutes=10)  # how long a rank waits for the others' checks before any job
@@ -124,15 +125,7 @@ class Ranks(Solo):
         self.store = dist.distributed_c10d._get_default_store()  # the rendezvous store every rank shares
 
     def device(self, spec: str) -> torch.device:
-        if spec not in ("auto", "cuda") or not torch.cuda.is_available():
-            return resolve_device(spec)
-        if self.local_rank >= torch.cuda.device_count():
-            raise GmbenchError(f"Rank {self.rank} has local rank {self.local_rank}, but {socket.gethostname()} has "
-                               f"{torch.cuda.device_count()} CUDA device(s); start at most that many processes per "
-                               "node (torchrun --nproc_per_node), or give --device cpu.")
-        device = torch.device("cuda", self.local_rank)
-        torch.cuda.set_device(device)
-        return device
+        return rank_device(spec)  # after joining the group, so that its errors reach every rank through agree()
 
     def agree(self, step: str, work: Callable[[], T], leader_only: bool = False) -> list[T]:
         ranks = [0] if leader_only else list(range(self.world_size))
