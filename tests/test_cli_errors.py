@@ -135,6 +135,7 @@ def _truncated_weights(path):
     return path
 
 
+@requires_mnist  # the preflight reads the data before it builds the extractors
 @pytest.mark.parametrize("weights, fragments", [
     (lambda tmp: tmp / "nowhere.pt", ["Inception weights file", "nowhere.pt", "does not exist"]),
     (lambda tmp: _truncated_weights(tmp / "cut.pt"), ["Cannot read Inception weights", "cut.pt"]),
@@ -164,6 +165,7 @@ def headless_extractor():
     EXTRACTORS.unregister(Headless.name)
 
 
+@requires_mnist
 def test_metric_the_extractor_cannot_compute_stops_run_before_any_job(tmp_path, capsys, headless_extractor):
     out = tmp_path / "o"
     code, err = run_cli(capsys, "run", "smoke", "--set", f"metrics.extractors={headless_extractor}",

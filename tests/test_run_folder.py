@@ -155,6 +155,7 @@ def test_unusable_out_path_is_one_paragraph(tmp_path, capsys, name):
     assert ("is a file, not a folder" if name == "file" else "File name too long") in err
 
 
+@needs_mnist  # the preflight reads the data before the folder is made
 def test_read_only_folder_is_one_paragraph(tmp_path, monkeypatch, capsys):
     """Tests run as root, which writes anywhere: the folder's refusal is simulated where the lock is created."""
     real_open = os.open
