@@ -81,6 +81,10 @@ def test_seeds_and_model_subset():
      r"\[models.dcgan\]: budget batch_size 60001 is larger than the 60000 training images of 'mnist'"),
     ("seeds = [0, 1, 0]\n[budget]\nsteps=1\n[models.dcgan]\n", "seeds \\[0, 1, 0\\] name 0 more than once"),
     ("datasets = ['mnist', 'fashion-mnist', 'mnist']\n[budget]\nsteps=1\n[models.dcgan]\n", "name mnist more than once"),
+    ("[budget]\nsteps = 1\nbatch_size = 4\n[models.wgan-gp]\n",
+     r"\[models.wgan-gp\]: budget batch_size 4 is smaller than n_critic=5"),
+    ("[models.real-data]\nn_images = 60001\n", r"\[models.real-data\]: n_images=60001 is more than the 60000 training"),
+    ("[models.pca-gaussian]\nn_components = 785\n", r"\[models.pca-gaussian\]: n_components must be in \[1, 784\]"),
 ])
 def test_suite_mistakes_are_caught_at_load(text, message):
     with pytest.raises(GmbenchError, match=message):

@@ -280,7 +280,12 @@ def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | N
         fields = {f.name for f in dataclasses.fields(cls.Config)}
         common = {k: v for k, v in set_options.get("model", {}).items() if k in fields}
         overrides = {**table, **common, **scoped.get(model, {})}
-        apply_overrides(cls.Config(), overrides, where=mwhere)  # check keys and types now
+        config = apply_overrides(cls.Config(), overrides, where=mwhere)  # check keys and types now
+        for spec in specs.values():
+            try:
+                cls.check_job(config, model_budget.batch_size, spec.count("train"), spec.image_shape)
+            except ValueError as exc:
+                raise GmbenchError(f"{mwhere}: {exc}.") from None
         entries.append(ModelEntry(model, overrides, model_budget, variants, model_curve))
     generic = set(set_options.get("model", {}))
     for key in generic:

@@ -65,6 +65,11 @@ class GenerativeModel(nn.Module):
         """Network evaluations per sample (1 for one-shot generators, steps for diffusion)."""
         return 1
 
+    @classmethod
+    def check_job(cls, config, batch_size: int, n_train: int, image_shape: tuple[int, int, int]) -> None:
+        """Raise ValueError when ``config`` cannot work with a job's batch size, training-set size or image
+        shape; called when the suite loads, so such a job fails before anything runs. Accepts by default."""
+
     def fit_data(self, data: Tensor) -> None:
         """Optional hook called once before training with the training images (float [-1,1] [N,C,H,W],
         on the training device). Non-iterative reference models fit themselves here."""

@@ -274,6 +274,12 @@ class WGANGP(AdversarialModel):
         self.opt_g = self._adam(self.generator)
         self.opt_c = self._adam(self.critic)
 
+    @classmethod
+    def check_job(cls, config, batch_size: int, n_train: int, image_shape: tuple[int, int, int]) -> None:
+        if batch_size < config.n_critic:
+            raise ValueError(f"budget batch_size {batch_size} is smaller than n_critic={config.n_critic}: each critic "
+                             "step takes 1/n_critic of the batch; raise batch_size or lower n_critic")
+
     def train_step(self, x: Tensor) -> dict[str, Tensor]:
         c = self.config
         if x.shape[0] < c.n_critic:

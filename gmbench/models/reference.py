@@ -49,6 +49,11 @@ class RealData(GenerativeModel):
     trainable = False
     tiny_overrides = {"n_images": 16}
 
+    @classmethod
+    def check_job(cls, config, batch_size: int, n_train: int, image_shape: tuple[int, int, int]) -> None:
+        if config.n_images > n_train:
+            raise ValueError(f"n_images={config.n_images} is more than the {n_train} training images; lower n_images")
+
     def __init__(self, config: RealDataConfig | None = None, image_shape=(1, 28, 28)):
         super().__init__(config, image_shape)
         self.register_buffer("images", torch.zeros(self.config.n_images, *self.image_shape, dtype=torch.uint8))  # [N,C,H,W]
@@ -91,12 +96,17 @@ class PCAGaussian(GenerativeModel):
     trainable = False
     tiny_overrides = {"n_components": 4}
 
+    @classmethod
+    def check_job(cls, config, batch_size: int, n_train: int, image_shape: tuple[int, int, int]) -> None:
+        d = image_shape[0] * image_shape[1] * image_shape[2]
+        if not 1 <= config.n_components <= d:
+            raise ValueError(f"n_components must be in [1, {d}] (the pixels of an image), got {config.n_components}")
+
     def __init__(self, config: PCAGaussianConfig | None = None, image_shape=(1, 28, 28)):
         super().__init__(config, image_shape)
         d = self.image_shape[0] * self.image_shape[1] * self.image_shape[2]
         k = self.config.n_components
-        if not 1 <= k <= d:
-            raise ValueError(f"n_components must be in [1, {d}], got {k}")
+        self.check_job(self.config, batch_size=1, n_train=1, image_shape=self.image_shape)  # only the shape matters
         self.register_buffer("mean", torch.zeros(d))  # [D]
         self.register_buffer("components", torch.zeros(k, d))  # [k,D], rows orthonormal
         self.register_buffer("stds", torch.zeros(k))  # [k], sqrt of the eigenvalues
