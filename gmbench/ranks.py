@@ -18,9 +18,14 @@ from gmbench.errors import GmbenchError
 TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 
 
+def under_torchrun() -> bool:
+    """Whether torchrun started this process (it sets RANK, WORLD_SIZE and LOCAL_RANK)."""
+    return all(v in os.environ for v in TORCHRUN_VARIABLES)
+
+
 def launched_world() -> int:
     """How many processes torchrun launched, this one among them (WORLD_SIZE); 1 without torchrun."""
-    return int(os.environ["WORLD_SIZE"]) if all(v in os.environ for v in TORCHRUN_VARIABLES) else 1
+    return int(os.environ["WORLD_SIZE"]) if under_torchrun() else 1
 
 
 def rank_device(spec: str) -> torch.device:

@@ -13,13 +13,9 @@ import pytest
 from gmbench.bench import run_lock
 from gmbench.bench.run_lock import LOCK_FILE, RunLock
 from gmbench.errors import GmbenchError
+from tests.test_io import _dead_pid
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _dead_pid() -> int:
-    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    return int(proc.stdout)
 
 
 @pytest.fixture(params=["flock", "no-flock"])

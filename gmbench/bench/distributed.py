@@ -30,7 +30,7 @@ from gmbench.bench.run_lock import RunLock
 from gmbench.bench.suite import Job
 from gmbench.device import resolve_device
 from gmbench.errors import GmbenchError
-from gmbench.ranks import rank_device
+from gmbench.ranks import rank_device, under_torchrun
 
 T = TypeVar("T")
 AGREE_TIMEOUT = timedelta(minutes=10)  # how long a rank waits for the others' checks before any job
@@ -169,7 +169,7 @@ class Ranks(Solo):
 
 def team(shard: str | None, device_spec: str) -> Solo:
     """The processes of this run: a torchrun rank, a --shard, or a plain run."""
-    launched = all(name in os.environ for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
+    launched = under_torchrun()
     if shard is not None and launched:
         raise GmbenchError(f"--shard {shard} under torchrun: torchrun's ranks already share the suite's jobs between "
                            "them; give either torchrun or --shard, not both.")
