@@ -165,3 +165,16 @@ def test_report_of_a_run_where_every_job_failed_lists_the_failures(tmp_path):
     text = md.read_text()
     assert "## Failed or diverged jobs" in text and "| mnist | vae |  | 0 | failed |" in text
     assert "## mnist" not in text
+
+
+def test_provenance_names_the_hosts_a_dataset_ran_on(tmp_path):
+    """Distributed runs and shards spread jobs over machines; records without a host (older runs) say none."""
+    from gmbench.report.tables import provenance
+
+    run = load_run(make_run(tmp_path))
+    assert not any("host" in line for line in provenance(run.records, run.manifests, "mnist"))
+    records = run.records.assign(host=["node02" if seed else "node01" for seed in run.records["seed"]])
+    one_host = provenance(records[records["seed"] == 0], run.manifests, "mnist")
+    assert any(line.endswith("; host node01") for line in one_host)
+    records.loc[records.index[::2], "host"] = "node02"
+    assert any(line.endswith("; hosts node01, node02") for line in provenance(records, run.manifests, "mnist"))

@@ -155,8 +155,10 @@ def provenance(records: pd.DataFrame, manifests: list[dict], dataset: str) -> li
         lines.append(f"quality curve {metric} (and time_to_* targets): extractor {extractor}, weights sha256 "
                      f"{sha or 'unknown'}, samples per point {counts or 'unknown'}, "
                      f"{group.groupby(['run_id', 'model', 'seed']).ngroups} jobs")
+    hosts = sorted(set(part["host"].dropna()) - {""})  # empty in records written before the column existed
     lines.append("device " + ", ".join(sorted(set(part["device"].dropna()))) +
-                 "; dtype " + ", ".join(sorted(set(part["dtype"].dropna()))))
+                 "; dtype " + ", ".join(sorted(set(part["dtype"].dropna()))) +
+                 (f"; host{'s' if len(hosts) > 1 else ''} " + ", ".join(hosts) if hosts else ""))
     run_ids = set(part["run_id"].dropna())
     for m in manifests:
         if m.get("run_id") in run_ids or not run_ids:
