@@ -14,10 +14,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
 
-import gmbench.models  # noqa: F401  (registers the models)
 from gmbench.bench.distributed import Ranks
 from gmbench.bench.suite import Budget, Job, ModelEntry, parse_suite
-from gmbench.cli import main
 from gmbench.data import DeviceBatches
 from gmbench.errors import GmbenchError
 from gmbench.registry import MODELS
