@@ -156,9 +156,16 @@ class DeviceBatches:
     with no DataLoader, PIL or host round trip.
     """
 
-    def __init__(self, images: Tensor, batch_size: int, device: torch.device, seed: int = 0):
+    def __init__(self, images: Tensor, batch_size: int, device: torch.device, seed: int = 0,
+                 rows: tuple[int, int] = (0, 1)):
+        """``rows``: (rank, world) of data-parallel training; each batch is then this rank's batch_size/world
+        rows of the global batch, which every rank draws alike from ``seed``."""
         if batch_size < 1 or batch_size > len(images):
             raise GmbenchError(f"Batch size {batch_size} must be between 1 and the {len(images)} images of the split.")
+        if batch_size % rows[1]:
+            raise GmbenchError(f"Batch size {batch_size} does not split evenly over {rows[1]} data-parallel ranks; "
+                               f"make it a multiple of {rows[1]}.")
+        self.rows = rows
         self.images = images.to(device)  # [N,C,H,W] uint8, resident
         self.batch_size = batch_size
         self.generator = torch.Generator(device=device).manual_seed(seed)
@@ -177,8 +184,10 @@ class DeviceBatches:
         return idx
 
     def next(self) -> Tensor:
-        """float [B,C,H,W] in [-1,1] on the device."""
-        return to_float(self.images[self.next_indices()])
+        """float [B/world,C,H,W] in [-1,1] on the device: this rank's rows of the next batch."""
+        rank, world = self.rows
+        n = self.batch_size // world
+        return to_float(self.images[self.next_indices()[rank * n:(rank + 1) * n]])
 
     def state_dict(self) -> dict:
         """Where the sampler stands: its generator's state, the epoch's permutation and the position in it."""

@@ -57,6 +57,14 @@ class Solo:
     def owns(self, index: int) -> bool:
         return True
 
+    def check(self, jobs: list[Job]) -> None:
+        """Refuse jobs this process cannot run as the suite asks (before any job starts)."""
+
+    def together(self, jobs: list[Job]) -> list[tuple[int, Job]]:
+        """The jobs every process runs together, data-parallel (``parallel = "ddp"`` under torchrun), with their
+        positions in the suite; they run before the ``claim``-ed ones. Elsewhere such jobs run on one process."""
+        return []
+
     def mine(self, jobs: list[Job]) -> list[Job]:
         """The jobs whose status this process reports (and exits 1 for when one failed)."""
         return [job for i, job in enumerate(jobs) if self.owns(i)]
@@ -150,9 +158,21 @@ class Ranks(Solo):
                                    f"Rank {rank} stopped the run before its jobs started: {entry['error']}")
         return [entry["value"] for entry in entries]
 
+    def check(self, jobs: list[Job]) -> None:
+        uneven = sorted({f"{job.model.name} (batch_size {job.model.budget.batch_size})" for _, job in self.together(jobs)
+                         if job.model.budget.batch_size % self.world_size})
+        if uneven:
+            raise GmbenchError(f"parallel = \"ddp\" splits each batch over the {self.world_size} ranks, but the batch "
+                               f"of {', '.join(uneven)} does not split evenly; make batch_size a multiple of "
+                               f"{self.world_size}, or start another number of ranks.")
+
+    def together(self, jobs: list[Job]) -> list[tuple[int, Job]]:
+        return [(i, job) for i, job in enumerate(jobs) if job.model.parallel == "ddp"]
+
     def claim(self, jobs: list[Job]) -> Iterator[tuple[int, Job]]:
-        while (index := self.store.add("gmbench/next_job", 1) - 1) < len(jobs):
-            yield index, jobs[index]
+        queue = [(i, job) for i, job in enumerate(jobs) if job.model.parallel != "ddp"]  # one rank each
+        while (index := self.store.add("gmbench/next_job", 1) - 1) < len(queue):
+            yield queue[index]
 
     def manifest_entry(self, manifest: dict, members: list[dict]) -> dict:
         ranks = [{"rank": rank, **member} for rank, member in enumerate(members)]

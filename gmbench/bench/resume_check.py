@@ -24,6 +24,7 @@ def resolved_jobs(suite: Suite) -> dict:
         "config": config_to_dict(apply_overrides(MODELS.get(job.model.name).Config(), job.model.overrides)),
         "budget": config_to_dict(job.model.budget), "curve": config_to_dict(job.model.curve),
         "variants": [dataclasses.asdict(v) for v in job.model.variants],
+        **({"parallel": job.model.parallel} if job.model.parallel else {}),  # absent from older manifests
     } for job in suite.jobs()}
     settings = {"metrics": config_to_dict(suite.metrics), "timing": config_to_dict(suite.timing)}
     return json.loads(json.dumps({"settings": settings, "jobs": jobs}, default=str))  # as manifest.json holds it

@@ -20,6 +20,7 @@ import torch
 from torchvision.utils import save_image
 
 from gmbench.bench.checkpoint import DEFAULT_EVERY as DEFAULT_CHECKPOINT_EVERY, TrainingCheckpoint
+from gmbench.bench.data_parallel import Alone
 from gmbench.bench.curves import NOT_REACHED, CurvePoint, CurveSchedule, curve_id, time_to_id, time_to_targets
 from gmbench.bench.suite import Job, MetricSettings, TimingSettings, Variant
 from gmbench.bench.tensorboard_log import EventLog, job_event_log
@@ -64,9 +65,10 @@ def model_dtype(model: GenerativeModel) -> str:
 class JobRecorder:
     """Builds the tidy record rows of one job."""
 
-    def __init__(self, job: Job, ctx: JobContext, family: str):
+    def __init__(self, job: Job, ctx: JobContext, family: str, world_size: int = 1):
         self.base = dict(run_id=ctx.run_id, suite=job.suite, model=job.model.name, family=family, dataset=job.dataset,
-                         seed=job.seed, device=str(ctx.device), host=socket.gethostname(), dtype="fp32", extractor="",
+                         seed=job.seed, device=str(ctx.device), host=socket.gethostname(), world_size=world_size,
+                         dtype="fp32", extractor="",
                          extractor_sha256="", n_samples=None, variant="", status="done", train_steps=None, train_time=None)
         self.rows: list[dict] = []
         self.resumed_from_step: int | None = None  # set when training continued from a training checkpoint
@@ -81,7 +83,7 @@ class JobRecorder:
 
 
 def train(model: GenerativeModel, job: Job, ctx: JobContext, rec: JobRecorder, train_images: torch.Tensor,
-          events: EventLog | None = None) -> bool:
+          events: EventLog | None = None, team: Alone = Alone()) -> bool:
     """Train on the job's budget in timed blocks; returns False if a loss went non-finite.
 
     With the model's ``curve`` on, a small quality score is taken between blocks when due and once at
@@ -89,10 +91,14 @@ def train(model: GenerativeModel, job: Job, ctx: JobContext, rec: JobRecorder, t
     ``seconds``, ``train_time`` and each point's time count training only. Training checkpoints
     (``checkpoint.py``) are written between blocks too, off the clock; a job that finds one continues
     from it (``rec.resumed_from_step``), and its first block there is a warm-up, not timed.
+
+    ``team``: the processes training the job together (data_parallel.py); they end training at the same
+    block, and only the leader scores curve points and writes checkpoints. The budget's batch_size is the
+    global batch, so the leader's throughput is the team's.
     """
     budget, timing, device, curve = job.model.budget, ctx.timing, ctx.device, job.model.curve
     events = events or EventLog(None)
-    batches = DeviceBatches(train_images, budget.batch_size, device, seed=job.seed)
+    batches = DeviceBatches(train_images, budget.batch_size, device, seed=job.seed, rows=(team.rank, team.world))
     max_steps = budget.steps if budget.steps is not None else math.inf
     memory = PeakMemory(device)
     checkpoint = TrainingCheckpoint(ctx.run_dir, job, model, device, ctx.checkpoint_every)
@@ -110,6 +116,7 @@ def train(model: GenerativeModel, job: Job, ctx: JobContext, rec: JobRecorder, t
         rec.rows.extend(saved["rows"])
     memory.reset()
     model.train()
+    out_of_time = budget.seconds is not None and resumed_seconds >= budget.seconds
     started = time.perf_counter() - resumed_seconds
     events.start()
 
@@ -143,7 +150,7 @@ def train(model: GenerativeModel, job: Job, ctx: JobContext, rec: JobRecorder, t
 
     progress = _progress(ctx, total=None if max_steps == math.inf else int(max_steps), desc=f"train {job.job_id}")
     progress.update(steps)
-    while steps < max_steps and (budget.seconds is None or training_seconds() < budget.seconds):
+    while steps < max_steps and not out_of_time:
         first = steps == 0 and timing.warmup_steps > 0
         size = int(min(timing.warmup_steps if first else timing.block_steps, max_steps - steps))
         watch = Stopwatch(device).start()
@@ -155,8 +162,9 @@ def train(model: GenerativeModel, job: Job, ctx: JobContext, rec: JobRecorder, t
             block_sizes.append(size)
         steps += size
         stacked = {k: torch.stack([step[k] for step in losses]) for k in losses[-1]}  # name -> [size]
-        if not all(bool(torch.isfinite(v).all()) for v in stacked.values()):
-            finite = False
+        out_of_time, finite = team.decide(budget.seconds is not None and training_seconds() >= budget.seconds,
+                                          all(bool(torch.isfinite(v).all()) for v in stacked.values()))
+        if not finite:
             break
         progress.update(size)
         progress.set_postfix({k: f"{v[-1].item():.3g}" for k, v in stacked.items()})
@@ -165,11 +173,11 @@ def train(model: GenerativeModel, job: Job, ctx: JobContext, rec: JobRecorder, t
             if not first:
                 scalars["train/images_per_s"] = budget.batch_size * size / seconds
             events.scalars(scalars, steps, training_seconds())
-        if schedule.due(steps, training_seconds()):
+        if team.leads and schedule.due(steps, training_seconds()):
             score_point()
-        if steps < max_steps and checkpoint.due():
+        if team.leads and steps < max_steps and checkpoint.due():
             save_checkpoint_now()
-    if finite and curve.enabled and steps > 0 and (not points or points[-1].steps != steps):
+    if team.leads and finite and curve.enabled and steps > 0 and (not points or points[-1].steps != steps):
         score_point()  # the end of training is always on the curve
     sync(device)
     progress.close()
@@ -292,14 +300,17 @@ def sample_variant(model: GenerativeModel, job: Job, ctx: JobContext, rec: JobRe
     return torch.cat(chunks)[:n].cpu()  # [n,C,H,W] uint8
 
 
-def score(samples: torch.Tensor, job: Job, ctx: JobContext, rec: JobRecorder, variant: Variant) -> None:
+def score(samples: torch.Tensor, job: Job, ctx: JobContext, rec: JobRecorder, variant: Variant,
+          team: Alone = Alone()) -> None:
+    """Score the variant's uint8 samples [n,C,H,W] with every extractor of the suite; the team's ranks
+    extract a share of the features each."""
     from gmbench.metrics import evaluate
 
     m = ctx.metrics
     names = m.names if variant.metrics is None else variant.metrics
     for extractor in m.extractors if names else ():
         for s in evaluate(samples, reference=f"{job.dataset}:{m.reference}", extractor=extractor, metrics=names,
-                          device=ctx.device, dtype=m.dtype, data_root=ctx.data_root, seed=job.seed):
+                          device=ctx.device, dtype=m.dtype, data_root=ctx.data_root, seed=job.seed, group=team.group):
             rec.add(s.metric, s.value, s.unit, s.higher_is_better, variant=variant.name, extractor=s.extractor,
                     extractor_sha256=s.extractor_sha256, n_samples=s.n_samples, dtype=m.dtype)
 
@@ -326,12 +337,15 @@ def build_model(job: Job, device: torch.device) -> GenerativeModel:
     return cls(config, image_shape=DATASETS.get(job.dataset).image_shape).to(device)
 
 
-def run_job(job: Job, ctx: JobContext) -> dict:
-    """Run one job; returns its job record (status, error, rows). Never raises for model errors."""
+def run_job(job: Job, ctx: JobContext, team: Alone = Alone()) -> dict:
+    """Run one job; returns its job record (status, error, rows). Never raises for model errors.
+
+    ``team``: the processes running it together (data_parallel.py); the leader's record is the job's.
+    """
     started = time.time()
-    rec = JobRecorder(job, ctx, MODELS.get(job.model.name).family)
+    rec = JobRecorder(job, ctx, MODELS.get(job.model.name).family, team.world)
     status, error = "done", None
-    events = job_event_log(ctx.run_dir, job.job_id, ctx.tensorboard)
+    events = job_event_log(ctx.run_dir, job.job_id, ctx.tensorboard and team.leads)
     try:
         seed_everything(job.seed)
         model = build_model(job, ctx.device)
@@ -340,14 +354,20 @@ def run_job(job: Job, ctx: JobContext) -> dict:
         train_images, _ = load_dataset(job.dataset, "train", ctx.data_root)
         if type(model).fit_data is not GenerativeModel.fit_data:
             model.fit_data(to_float(train_images.to(ctx.device)))
-        if model.trainable and not train(model, job, ctx, rec, train_images, events):
+        if model.trainable:
+            team.prepare(model)
+        if model.trainable and not train(model, job, ctx, rec, train_images, events, team):
             status = "diverged"
         else:
-            save_checkpoint(model, job, ctx)
+            if team.leads:
+                save_checkpoint(model, job, ctx)
             for variant in (Variant("", {}),) + job.model.variants:  # the configured sampler, then the extras
-                samples = sample_variant(model, job, ctx, rec, variant)
-                save_grid(samples, job, ctx, variant)
-                score(samples, job, ctx, rec, variant)
+                n = variant.n_samples or ctx.metrics.n_samples
+                samples = team.share(sample_variant(model, job, ctx, rec, variant) if team.leads else None,
+                                     (n, *model.image_shape))  # [n,C,H,W] uint8
+                if team.leads:
+                    save_grid(samples, job, ctx, variant)
+                score(samples, job, ctx, rec, variant, team)
     except GmbenchError:
         raise  # a user mistake (e.g. missing data) stops the suite with its message
     except Exception as exc:  # a model's bug fails its job only; the suite goes on

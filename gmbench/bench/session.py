@@ -18,6 +18,8 @@ Layout of a run folder::
 """
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import json
 import os
 import platform
@@ -33,6 +35,7 @@ import torch
 
 import gmbench
 from gmbench.bench import checkpoint, tensorboard_log
+from gmbench.bench.data_parallel import Alone, DataParallel
 from gmbench.bench.distributed import Solo, here
 from gmbench.bench.preflight import preflight
 from gmbench.bench.resume_check import check_resumable, resolved_jobs
@@ -221,6 +224,7 @@ def run_suite(suite: Suite, out: str | os.PathLike | None, device: str = "auto",
     def check() -> dict:
         nonlocal dev, run_dir
         dev = team.device(device)
+        team.check(suite.jobs())
         preflight(suite, data_root)  # data and weights files open before any run folder or job
         run_dir = _make_run_dir(suite.name, out, resume)
         return here(dev)
@@ -299,13 +303,19 @@ def _run_jobs(suite: Suite, run_dir: Path, run_id: str, dev: torch.device, done:
         log("tensorboard is not installed: no TensorBoard event files (pip install 'gmbench[tensorboard]')")
     ctx = JobContext(run_id, run_dir, dev, suite.metrics, suite.timing, data_root, quiet, tensorboard, checkpoint_every)
     jobs = suite.jobs()
-    for i, job in team.claim(jobs):
+    shared = ((i, job, DataParallel(dev)) for i, job in team.together(jobs))  # every rank on each, in step
+    claimed = ((i, job, Alone()) for i, job in team.claim(jobs))  # one rank each, claimed as ranks get free
+    for i, job, job_team in itertools.chain(shared, claimed):
         step = f"[{i + 1}/{len(jobs)}] {job.job_id}"
         if job.job_id in done:
             log(f"{step}: already {done[job.job_id]}, skipped")
             continue
-        log(f"{step}: running on {dev}")
-        record = run_job(job, ctx)
+        if not job_team.leads:
+            _run_beside_the_leader(job, dataclasses.replace(ctx, quiet=True), job_team, log, step)
+            continue
+        log(f"{step}: running on {dev}" + (f" and {job_team.world - 1} more rank(s), data-parallel"
+                                            if job_team.world > 1 else ""))
+        record = run_job(job, ctx, job_team)
         lost = f"Job {job.job_id} ran to the end, but its results could not be saved (--resume runs it again)"
         with _saving(run_dir / "jobs" / f"{job.job_id}.json", lost) as path:
             write_json(path, record)
@@ -316,8 +326,27 @@ def _run_jobs(suite: Suite, run_dir: Path, run_id: str, dev: torch.device, done:
             log(f"{step}: continued from its training checkpoint at step {record['resumed_from_step']}")
         if record["error"]:
             log(f"{step}: FAILED: {record['error'].splitlines()[0]}")
+            _abandon_if_shared(job_team, log, step)
         else:
             log(f"{step}: {record['status']}" + _headline(record["rows"]))
+
+
+def _run_beside_the_leader(job, ctx: JobContext, team: Alone, log, step: str) -> None:
+    """Run a data-parallel job as one of its ranks other than the leader, which writes the job's record."""
+    record = run_job(job, ctx, team)
+    if record["error"]:
+        log(f"{step}: FAILED on rank {team.rank}: {record['error'].splitlines()[0]}")
+        _abandon_if_shared(team, log, step)
+
+
+def _abandon_if_shared(team: Alone, log, step: str) -> None:
+    """A data-parallel job failed on this rank: the others wait for it inside a collective, so end this
+    process (exit 1) and torchrun stops them all; --resume runs the job again."""
+    if team.world > 1:
+        log(f"{step}: a data-parallel job failed, so this torchrun run stops; --resume runs it again")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
 
 
 def _headline(rows: list[dict]) -> str:

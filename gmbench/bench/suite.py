@@ -21,7 +21,8 @@ from gmbench.registry import DATASETS, MODELS
 
 SUITES_DIR = Path(__file__).resolve().parents[2] / "benchmarks" / "suites"
 _TOP_KEYS = {"description", "datasets", "seeds", "budget", "metrics", "timing", "curve", "models"}
-_MODEL_KEYS = {"budget", "variants", "curve"}
+_MODEL_KEYS = {"budget", "variants", "curve", "parallel"}
+PARALLEL_MODES = ("", "ddp")  # a model's ``parallel``: one process per job, or data-parallel over torchrun's ranks
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ class ModelEntry:
     budget: Budget
     variants: tuple[Variant, ...] = ()  # extra sampling settings, beside the configured one
     curve: CurveSettings = CurveSettings()  # quality during training (off by default)
+    parallel: str = ""  # "ddp": under torchrun, every rank trains each job of this model together (data_parallel.py)
 
 
 @dataclass(frozen=True)
@@ -204,6 +206,18 @@ def _variants(model: str, raw: Any, where: str) -> tuple[Variant, ...]:
     return tuple(out)
 
 
+def _parallel(cls, raw: Any, where: str) -> str:
+    """A model's ``parallel`` mode, refused for models that cannot train data-parallel."""
+    if raw not in PARALLEL_MODES:
+        raise GmbenchError(f"{where}: parallel = {raw!r}; expected \"ddp\" (data-parallel training over torchrun's "
+                           "ranks) or no parallel key (each job on one process).")
+    if raw and not (cls.trainable and cls.ddp_networks):
+        able = [name for name in MODELS.names() if MODELS.get(name).trainable and MODELS.get(name).ddp_networks]
+        raise GmbenchError(f"{where}: parallel = \"ddp\", but {cls.__name__} does not support data-parallel training "
+                           f"(models that do: {', '.join(able)}); remove the parallel key.")
+    return raw
+
+
 def _curve(default: CurveSettings, raw: Any, set_curve: dict, where: str) -> CurveSettings:
     """A model's curve settings: the suite's [curve], then the model's ``curve = {...}``, then ``--set curve.*``;
     ``curve = false`` keeps the model off, ``--set`` included."""
@@ -276,6 +290,7 @@ def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | N
                 raise GmbenchError(f"{mwhere}: budget batch_size {model_budget.batch_size} is larger than the "
                                    f"{spec.count('train')} training images of {d!r}; lower batch_size.")
         variants = _variants(model, table.pop("variants", None), mwhere)
+        parallel = _parallel(cls, table.pop("parallel", ""), mwhere)
         model_curve = _curve(curve, table.pop("curve", {}), set_curve, mwhere)
         fields = {f.name for f in dataclasses.fields(cls.Config)}
         common = {k: v for k, v in set_options.get("model", {}).items() if k in fields}
@@ -286,7 +301,7 @@ def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | N
                 cls.check_job(config, model_budget.batch_size, spec.count("train"), spec.image_shape)
             except ValueError as exc:
                 raise GmbenchError(f"{mwhere}: {exc}.") from None
-        entries.append(ModelEntry(model, overrides, model_budget, variants, model_curve))
+        entries.append(ModelEntry(model, overrides, model_budget, variants, model_curve, parallel))
     generic = set(set_options.get("model", {}))
     for key in generic:
         if not any(key in {f.name for f in dataclasses.fields(MODELS.get(e.name).Config)} for e in entries):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -34,6 +34,11 @@ class GenerativeModel(nn.Module):
     # Host-side attributes (ints, floats) that training advances and ``train_step`` reads, e.g. a step
     # counter: saved and restored with the training state (``training_state``).
     training_counters: ClassVar[tuple[str, ...]] = ()
+    # The networks ``train_step`` runs, by attribute name, which data-parallel training wraps in
+    # DistributedDataParallel (``data_parallel``); empty: the model trains in one process only.
+    ddp_networks: ClassVar[tuple[str, ...]] = ()
+    # (rank, world) of this process in data-parallel training; (0, 1) when it trains alone.
+    data_shard: tuple[int, int] = (0, 1)
 
     def __init__(self, config=None, image_shape: tuple[int, int, int] = (1, 28, 28)):
         super().__init__()
@@ -89,6 +94,28 @@ class GenerativeModel(nn.Module):
             opt.load_state_dict(state["optimizers"][k])
         for k in self.training_counters:
             setattr(self, k, state["counters"][k])
+
+    def data_parallel(self, wrap: Callable[[nn.Module], nn.Module], rank: int, world: int) -> None:
+        """Train as rank ``rank`` of ``world`` data-parallel processes: ``train_step`` then gets this rank's
+        share of the global batch and runs each of ``ddp_networks`` through ``wrap`` of it (DistributedDataParallel,
+        which averages the gradients over the ranks in backward). Parameters, buffers and the state_dict stay the
+        model's own; sampling uses the bare networks."""
+        if not self.ddp_networks:
+            raise NotImplementedError(f"{type(self).__name__} does not support data-parallel training")
+        self.data_shard = (rank, world)
+        self._replicas = {name: wrap(getattr(self, name)) for name in self.ddp_networks}  # a dict: not submodules
+
+    def replica(self, name: str) -> nn.Module:
+        """The network ``name`` as ``train_step`` runs it: its DDP wrapper in data-parallel training, else itself."""
+        replicas = getattr(self, "_replicas", {})
+        return replicas[name] if name in replicas else getattr(self, name)
+
+    def rows(self, draw: Callable[[int], Tensor], n: int) -> Tensor:
+        """This rank's n rows of ``draw(n * world)``: training randomness is drawn for the whole global batch (every
+        rank draws the same, from the same seed) and each rank keeps its rows, so data-parallel ranks together use
+        exactly what one process draws for the concatenated batch. Alone: ``draw(n)``."""
+        rank, world = self.data_shard
+        return draw(n * world)[rank * n:(rank + 1) * n]
 
     def _optimizers(self) -> list[tuple[str, torch.optim.Optimizer]]:
         return sorted((k, v) for k, v in vars(self).items() if isinstance(v, torch.optim.Optimizer))

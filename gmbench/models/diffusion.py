@@ -213,6 +213,7 @@ class UNetDiffusion(GenerativeModel):
 
     family = "diffusion"
     training_counters = ("steps_done",)
+    ddp_networks = ("net",)
 
     def __init__(self, config=None, image_shape=(1, 28, 28)):
         super().__init__(config, image_shape)
@@ -238,6 +239,10 @@ class UNetDiffusion(GenerativeModel):
 
     def loss(self, x: Tensor) -> Tensor:
         raise NotImplementedError
+
+    def training_noise(self, x: Tensor) -> Tensor:
+        """Standard normal noise like x [B,C,H,W]: this rank's rows of the global batch's (``rows``)."""
+        return self.rows(lambda n: torch.randn(n, *x.shape[1:], dtype=x.dtype, device=x.device), x.shape[0])
 
     def train_step(self, x: Tensor) -> dict[str, Tensor]:
         with self._autocast():
@@ -332,10 +337,11 @@ class DDPM(UNetDiffusion):
 
     def loss(self, x: Tensor) -> Tensor:
         c = self.config
-        t = ddpm_training_timesteps(self.log_snr, x.shape[0], c.noise_sampling, c.uniform_fraction)  # [B]
-        noise = torch.randn_like(x)  # [B,C,H,W]
+        t = self.rows(lambda n: ddpm_training_timesteps(self.log_snr, n, c.noise_sampling, c.uniform_fraction),
+                      x.shape[0])  # [B]
+        noise = self.training_noise(x)  # [B,C,H,W]
         x_t = q_sample(x, self.alpha_bars[t], noise)  # [B,C,H,W]
-        return F.mse_loss(self.net(x_t, t.float()).float(), noise)
+        return F.mse_loss(self.replica("net")(x_t, t.float()).float(), noise)
 
     @property
     def nfe(self) -> int:
@@ -380,10 +386,10 @@ class FlowMatching(UNetDiffusion):
 
     def loss(self, x: Tensor) -> Tensor:
         c = self.config
-        t = flow_training_times(x.shape[0], c.noise_sampling, x.device, c.uniform_fraction)  # [B]
-        noise = torch.randn_like(x)  # [B,C,H,W]
+        t = self.rows(lambda n: flow_training_times(n, c.noise_sampling, x.device, c.uniform_fraction), x.shape[0])  # [B]
+        noise = self.training_noise(x)  # [B,C,H,W]
         x_t = flow_interpolate(noise, x, t)  # [B,C,H,W]
-        return F.mse_loss(self.net(x_t, t * self.config.time_scale).float(), flow_target_velocity(noise, x))
+        return F.mse_loss(self.replica("net")(x_t, t * self.config.time_scale).float(), flow_target_velocity(noise, x))
 
     @property
     def nfe(self) -> int:

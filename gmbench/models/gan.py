@@ -142,19 +142,21 @@ class NonSaturatingGAN(AdversarialModel):
     each with its own backward pass. Subclasses build ``generator`` and ``discriminator``."""
 
     discriminator: nn.Module
+    ddp_networks = ("generator", "discriminator")
 
     def _build_optimizers(self) -> None:
         self.opt_g = self._adam(self.generator)
         self.opt_d = self._adam(self.discriminator)
 
     def train_step(self, x: Tensor) -> dict[str, Tensor]:
-        z = self.randn(x.shape[0], self.config.z_dim)  # [B,z]
-        fake = self.generator(z)  # [B,C,H,W]
-        loss_d = discriminator_loss(self.discriminator(x), self.discriminator(fake.detach()))
+        generator, discriminator = self.replica("generator"), self.replica("discriminator")
+        z = self.rows(lambda n: self.randn(n, self.config.z_dim), x.shape[0])  # [B,z]
+        fake = generator(z)  # [B,C,H,W]
+        loss_d = discriminator_loss(discriminator(x), discriminator(fake.detach()))
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
-        loss_g = generator_loss_nonsaturating(self.discriminator(fake))
+        loss_g = generator_loss_nonsaturating(discriminator(fake))
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()

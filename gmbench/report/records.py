@@ -18,18 +18,19 @@ from gmbench.io import atomic_path
 COLUMNS = [
     "run_id", "suite", "model", "family", "variant", "dataset", "seed", "metric", "value", "unit",
     "higher_is_better", "extractor", "extractor_sha256", "n_samples", "device", "dtype", "status",
-    "train_steps", "train_time", "host",
+    "train_steps", "train_time", "host", "world_size",
 ]
 # Columns added after records were first kept in git: older records.csv files load with them empty.
 # train_steps / train_time: where in training a row was measured (curve points and time_to_* rows).
 # host: the machine a job ran on (distributed runs and shards spread a suite over machines).
-LATER_COLUMNS = ("train_steps", "train_time", "host")
+# world_size: how many processes trained the job together (data-parallel; 1 for every older job).
+LATER_COLUMNS = {"train_steps": float("nan"), "train_time": float("nan"), "host": "", "world_size": 1}
 DTYPES = {
     "run_id": "string", "suite": "string", "model": "string", "family": "string", "variant": "string",
     "dataset": "string", "seed": "Int64", "metric": "string", "value": "float64", "unit": "string",
     "higher_is_better": "boolean", "extractor": "string", "extractor_sha256": "string", "n_samples": "Int64",
     "device": "string", "dtype": "string", "status": "string", "train_steps": "Int64", "train_time": "float64",
-    "host": "string",
+    "host": "string", "world_size": "Int64",
 }
 RECORDS_FILE = "records.csv"
 MANIFEST_FILE = "manifest.json"
@@ -54,9 +55,9 @@ def _read_one(csv: Path) -> pd.DataFrame:
                             keep_default_na=False, na_values=[""])
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise GmbenchError(f"{csv} is not a readable records CSV: {exc}") from None
-    for col in LATER_COLUMNS:
+    for col, default in LATER_COLUMNS.items():
         if col not in frame.columns:
-            frame[col] = "" if DTYPES[col] == "string" else float("nan")
+            frame[col] = default
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise GmbenchError(f"{csv} is missing the record columns {', '.join(missing)}; is it a gmbench records.csv?")
