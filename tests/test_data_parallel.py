@@ -162,3 +162,37 @@ def test_torchrun_trains_a_ddp_model_on_every_rank_and_the_rest_one_rank_each(tm
         assert max((a[k].float() - b[k].float()).abs().max().item() for k in a) < 1e-3, job
     manifest = json.loads((tmp_path / "ranks" / "manifest.json").read_text())
     assert manifest["jobs"]["ddpm-mnist-s0"]["parallel"] == "ddp" and "parallel" not in manifest["jobs"]["dcgan-mnist-s0"]
+
+
+BREAKS_ON_RANK_1 = '''
+import torch.distributed as dist
+from gmbench.models.diffusion import DDPM
+from gmbench.registry import register_model
+
+class BreaksOnRank1(DDPM):
+    def train_step(self, x):
+        if dist.is_initialized() and dist.get_rank() == 1 and self.steps_done >= 2:
+            raise RuntimeError("rank 1 broke at step 2")
+        return super().train_step(x)
+
+def register():
+    register_model("ddpm-breaks-on-rank-1", BreaksOnRank1)
+'''
+
+
+@requires_mnist
+def test_a_data_parallel_job_failing_on_one_rank_records_it_and_stops_the_run(tmp_path, install_plugin):
+    """The other rank waits inside a collective for the failed one, so the failing rank writes the record and
+    exits, and torchrun stops the rest, instead of the run hanging until the process group's timeout."""
+    install_plugin("breaks_on_rank_1", BREAKS_ON_RANK_1, {"breaks": "breaks_on_rank_1:register"})
+    suite = tmp_path / "breaks.toml"
+    suite.write_text(SUITE.replace("[models.ddpm]", "[models.ddpm-breaks-on-rank-1]").replace("[models.dcgan]\nwidth = 8\n", ""))
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{tmp_path}", "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "gmbench", "run", str(suite), "--device", "cpu", "--out", str(out)], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode != 0
+    assert "FAILED on rank 1: RuntimeError: rank 1 broke at step 2" in done.stdout, done.stdout + done.stderr
+    record = json.loads((out / "jobs" / "ddpm-breaks-on-rank-1-mnist-s0.json").read_text())
+    assert record["status"] == "failed" and "rank 1 broke at step 2" in record["error"]

@@ -316,9 +316,7 @@ def _run_jobs(suite: Suite, run_dir: Path, run_id: str, dev: torch.device, done:
         log(f"{step}: running on {dev}" + (f" and {job_team.world - 1} more rank(s), data-parallel"
                                             if job_team.world > 1 else ""))
         record = run_job(job, ctx, job_team)
-        lost = f"Job {job.job_id} ran to the end, but its results could not be saved (--resume runs it again)"
-        with _saving(run_dir / "jobs" / f"{job.job_id}.json", lost) as path:
-            write_json(path, record)
+        _save_record(run_dir, record)
         checkpoint.discard(run_dir, job.job_id)
         if team.leader:
             rebuild_records(run_dir)
@@ -331,10 +329,18 @@ def _run_jobs(suite: Suite, run_dir: Path, run_id: str, dev: torch.device, done:
             log(f"{step}: {record['status']}" + _headline(record["rows"]))
 
 
+def _save_record(run_dir: Path, record: dict) -> None:
+    lost = f"Job {record['job_id']} ran to the end, but its results could not be saved (--resume runs it again)"
+    with _saving(run_dir / "jobs" / f"{record['job_id']}.json", lost) as path:
+        write_json(path, record)
+
+
 def _run_beside_the_leader(job, ctx: JobContext, team: Alone, log, step: str) -> None:
-    """Run a data-parallel job as one of its ranks other than the leader, which writes the job's record."""
+    """Run a data-parallel job as one of its ranks other than the leader, which writes the job's record (this
+    rank does when the job fails here)."""
     record = run_job(job, ctx, team)
     if record["error"]:
+        _save_record(ctx.run_dir, record)
         log(f"{step}: FAILED on rank {team.rank}: {record['error'].splitlines()[0]}")
         _abandon_if_shared(team, log, step)
 
