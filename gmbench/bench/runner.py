@@ -21,6 +21,7 @@ from torchvision.utils import save_image
 
 from gmbench.bench.checkpoint import DEFAULT_EVERY as DEFAULT_CHECKPOINT_EVERY, TrainingCheckpoint
 from gmbench.bench.curves import NOT_REACHED, CurvePoint, CurveSchedule, curve_id, time_to_id, time_to_targets
+from gmbench.bench.rng import preserved_rng
 from gmbench.bench.suite import Job, MetricSettings, TimingSettings, Variant
 from gmbench.bench.tensorboard_log import EventLog, job_event_log
 from gmbench.bench.timing import PeakMemory, Stopwatch, Summary, sync
@@ -201,19 +202,6 @@ def curve_point(model: GenerativeModel, job: Job, ctx: JobContext, rec: JobRecor
     """
     with preserved_rng(ctx.device):
         return _curve_point(model, job, ctx, rec, steps, train_seconds, events)
-
-
-@contextmanager
-def preserved_rng(device: torch.device):
-    """Restore Python's, NumPy's and torch's (CPU and ``device``) global RNG states on exit."""
-    py, np_state = random.getstate(), np.random.get_state()
-    cuda = device.type == "cuda"
-    try:
-        with torch.random.fork_rng(devices=[device] if cuda else [], device_type="cuda" if cuda else None):
-            yield
-    finally:
-        random.setstate(py)
-        np.random.set_state(np_state)
 
 
 def _curve_point(model: GenerativeModel, job: Job, ctx: JobContext, rec: JobRecorder, steps: int,
