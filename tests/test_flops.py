@@ -1,19 +1,30 @@
-"""FLOPs per image, the measured peak and MFU: known answers and untouched training."""
+"""FLOPs per image, the measured peak and MFU: known answers, untouched training, rows in a run's records."""
 from __future__ import annotations
 
 import copy
+import json
 import random
+import shutil
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
 
 from gmbench.bench import flops
 from gmbench.bench.timing import Summary
+from gmbench.cli import main
 from gmbench.models.base import GenerativeModel
 from gmbench.models.diffusion import DDPM, FlowMatching
+from gmbench.report import metrics_info, tables
+from gmbench.report.compare import compare_runs
+from gmbench.report.records import load_records
+from gmbench.report.runs import load_run
+from tests.conftest import requires_mnist
+from tests.report_runs import scale_metric
+from tests.test_run import assert_same_weights
 
 B, IN, HIDDEN = 6, 4, 5  # batch, pixels of a 1x2x2 image, hidden units
 
@@ -124,3 +135,85 @@ def test_measured_peak_is_two_n_cubed_over_the_median_matmul_time(monkeypatch):
 def test_peaks_measure_only_the_dtypes_not_known(monkeypatch):
     monkeypatch.setattr(flops, "measured_peak", lambda device, dtype: {"fp32": 1e11, "bf16": 3e11}[dtype])
     assert flops.peaks(torch.device("cpu"), ["bf16", "fp32"], {"fp32": 5e10}) == {"fp32": 5e10, "bf16": 3e11}
+
+
+# --- in a run ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def counted_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "counted"
+    assert main(["run", "smoke", "--out", str(out), "--quiet", "--set", "curve.every_steps=none",
+                 "--set", "curve.targets="]) == 0
+    return out
+
+
+@requires_mnist
+def test_flops_and_mfu_rows_are_in_the_records(counted_run):
+    records = load_records(counted_run).set_index("metric")
+    peak = json.loads((counted_run / "manifest.json").read_text())["peak_flops"]
+    assert set(peak) == {"fp32"} and peak["fp32"] > 0
+    for phase in ("train", "sample"):
+        count, utilisation = records.loc[f"{phase}_flops"], records.loc[f"{phase}_mfu"]
+        assert count["value"] > 0 and count["unit"] == "FLOP/image" and pd.isna(count["higher_is_better"])
+        assert utilisation["unit"] == "%" and bool(utilisation["higher_is_better"])
+        expected = flops.mfu(records.loc[f"{phase}_throughput", "value"], count["value"], peak["fp32"])
+        assert utilisation["value"] == pytest.approx(expected, rel=1e-12)
+
+
+@requires_mnist
+def test_counting_changes_neither_the_trained_weights_nor_the_scores(counted_run, tmp_path, monkeypatch):
+    from gmbench.bench import runner
+
+    monkeypatch.setattr(runner, "train_flops_per_image", lambda model, x: 1.0)  # counting off
+    monkeypatch.setattr(runner, "sample_flops_per_image", lambda model: 1.0)
+    out = tmp_path / "uncounted"
+    assert main(["run", "smoke", "--out", str(out), "--quiet", "--set", "curve.every_steps=none",
+                 "--set", "curve.targets="]) == 0
+    assert_same_weights(counted_run, out, "dcgan-mnist-s0")
+    fid = [load_records(run).query("metric == 'fid'")["value"].tolist() for run in (counted_run, out)]
+    assert fid[0] == fid[1] and len(fid[0]) == 1
+
+
+@requires_mnist
+def test_mfu_sits_beside_its_throughput_and_compare_gates_it(counted_run, tmp_path):
+    table = tables.dataset_table(tables.summarise(load_records(counted_run)), "mnist").text
+    columns = list(table.columns)
+    for phase in ("train", "sample"):
+        assert columns[columns.index(f"{phase}_throughput (images/s)") + 1] == f"{phase}_mfu (%)"
+    current = shutil.copytree(counted_run, tmp_path / "current")
+    scale_metric(current, 0.7, "dcgan", "train_mfu")
+    scale_metric(current, 2.0, "dcgan", "train_flops")
+    compared = compare_runs(load_run(counted_run), load_run(current)).set_index("metric")
+    assert compared.loc["train_mfu", "verdict"] == "regression" and compared.loc["train_mfu", "tolerance_pct"] == 10.0
+    assert compared.loc["sample_mfu", "verdict"] == "unchanged"
+    assert compared.loc["train_flops", "verdict"] == "changed"  # a setting: reported, never gated
+    assert {metrics_info.kind(f"{phase}_flops") for phase in ("train", "sample")} == {"setting"}
+
+
+def test_each_sampler_variant_records_its_own_flops_and_mfu(tmp_path):
+    from gmbench.bench import runner
+    from gmbench.bench.suite import Variant, parse_suite
+
+    suite = parse_suite("[budget]\nsteps = 1\n[metrics]\nn_samples = 2\n[timing]\nsample_batch = 2\nsample_min_seconds = 0\n"
+                        "[models.ddpm]\nchannels = [8, 8]\nnum_timesteps = 20\nsample_steps = 5\n", "t")
+    job, cpu = suite.jobs()[0], torch.device("cpu")
+    ctx = runner.JobContext("r", tmp_path, cpu, suite.metrics, suite.timing, quiet=True, peak_flops={"fp32": 1e9})
+    rec = runner.JobRecorder(job, ctx, "diffusion")
+    model = runner.build_model(job, cpu)
+    x, t = torch.zeros(1, 1, 28, 28), torch.full((1,), 10.0)  # [1,C,H,W], [1]
+    one_call = flops.counted_flops(lambda: model.ema_model(x, t))
+    for variant in (Variant("", {}), Variant("ddim-2", {"sample_steps": 2})):
+        runner.sample_variant(model, job, ctx, rec, variant)
+    rows = {(r["metric"], r["variant"]): r["value"] for r in rec.rows}
+    for variant, nfe in (("", 5), ("ddim-2", 2)):
+        assert rows["sample_flops", variant] == nfe * one_call
+        assert rows["sample_mfu", variant] == flops.mfu(rows["sample_throughput", variant], nfe * one_call, 1e9)
+
+
+def test_a_run_measures_the_peak_of_each_dtype_its_jobs_use():
+    from gmbench.bench.session import dtypes_in_use
+    from gmbench.bench.suite import parse_suite
+
+    text = "[budget]\nsteps = 1\n[models.dcgan]\n[models.ddpm]\n"
+    assert dtypes_in_use(parse_suite(text, "t")) == ["fp32"]
+    assert dtypes_in_use(parse_suite(text + "bf16 = true\n", "t")) == ["bf16", "fp32"]
+
