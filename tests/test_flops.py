@@ -217,3 +217,22 @@ def test_a_run_measures_the_peak_of_each_dtype_its_jobs_use():
     assert dtypes_in_use(parse_suite(text, "t")) == ["fp32"]
     assert dtypes_in_use(parse_suite(text + "bf16 = true\n", "t")) == ["bf16", "fp32"]
 
+
+@requires_mnist
+def test_the_report_explains_mfu_and_names_the_peak(counted_run):
+    from gmbench.report.render import legend
+
+    records, manifest = load_records(counted_run), json.loads((counted_run / "manifest.json").read_text())
+    assert "Columns *_mfu: model FLOPs utilisation" in legend(tables.summarise(records))
+    assert f"measured peak fp32 {manifest['peak_flops']['fp32']:.3g} FLOP/s" in tables.provenance(records, [manifest], "mnist")[-1]
+
+
+@requires_mnist
+def test_a_resumed_run_keeps_its_recorded_peak(counted_run, tmp_path, monkeypatch):
+    run = shutil.copytree(counted_run, tmp_path / "run")
+    before = json.loads((run / "manifest.json").read_text())
+    monkeypatch.setattr(flops, "measured_peak", lambda device, dtype: 1.0)
+    assert main(["run", "smoke", "--out", str(run), "--resume", "--quiet"]) == 0
+    after = json.loads((run / "manifest.json").read_text())
+    assert after["peak_flops"] == before["peak_flops"] and after["resumed"]
+    assert after["peak_flops_method"] == before["peak_flops_method"]
