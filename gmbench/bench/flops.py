@@ -23,7 +23,7 @@ from gmbench.bench.timing import time_repeated
 from gmbench.models.base import GenerativeModel
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
-PEAK_SIZE = {"cuda": 8192}  # matmul side per device type; 2048 elsewhere (a CPU does 17 GFLOP of it in ~0.1 s)
+PEAK_SIZE = {"cuda": 8192, "cpu": 2048}  # matmul side per device type (a CPU does the 17 GFLOP of 2048 in ~0.1 s)
 PEAK_WARMUP, PEAK_REPEATS = 2, 7
 SAMPLE_COUNT_IMAGES = 2  # images of the counted sampling call: FLOPs per image do not depend on it
 
@@ -71,10 +71,14 @@ def sample_flops_per_image(model: GenerativeModel, n: int = SAMPLE_COUNT_IMAGES)
         return counted_flops(lambda: twin.sample(n, generator=generator)) / n
 
 
+def _matmul_side(device: torch.device) -> int:
+    return PEAK_SIZE.get(device.type, PEAK_SIZE["cpu"])
+
+
 def measured_peak(device: torch.device, dtype: str = "fp32") -> float:
     """FLOP/s of a square matmul in ``dtype`` on ``device``: 2 n^3 over the median time of ``PEAK_REPEATS``
     calls after ``PEAK_WARMUP`` untimed ones (CUDA events, synchronised; perf_counter on CPU)."""
-    n = PEAK_SIZE.get(device.type, 2048)
+    n = _matmul_side(device)
     a, b = torch.rand(2, n, n, generator=torch.Generator().manual_seed(0)).to(device, DTYPES[dtype])  # 2 x [n,n]
     seconds = time_repeated(lambda: torch.mm(a, b), device, warmup=PEAK_WARMUP, repeats=PEAK_REPEATS).median
     return 2 * n**3 / seconds
@@ -82,7 +86,7 @@ def measured_peak(device: torch.device, dtype: str = "fp32") -> float:
 
 def peak_method(device: torch.device, device_name: str) -> str:
     """How ``measured_peak`` measured, for the manifest."""
-    n = PEAK_SIZE.get(device.type, 2048)
+    n = _matmul_side(device)
     threads = f", {torch.get_num_threads()} threads" if device.type == "cpu" else ""
     return (f"torch.mm of two {n}x{n} matrices per dtype on {device_name} ({device}{threads}): "
             f"median of {PEAK_REPEATS} timed calls after {PEAK_WARMUP} warm-up calls")
