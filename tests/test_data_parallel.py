@@ -1,5 +1,6 @@
 """Data-parallel training of one job (``parallel = "ddp"``): 2 gloo ranks on the CPU take the steps one process
 takes on the concatenated batch, and a torchrun run of such a suite gives the serial run's jobs and quality."""
+import copy
 import dataclasses
 import json
 import os
@@ -45,6 +46,9 @@ def _train(name: str, rank: int, world: int) -> dict:
     batches = DeviceBatches(images, BATCH, torch.device("cpu"), seed=2, rows=(rank, world))
     for _ in range(STEPS):
         model.train_step(batches.next())
+    if world > 1:  # a copy (flops counting, for one) trains alone, outside the process group
+        alone = copy.deepcopy(model)
+        assert alone.data_shard == (0, 1) and alone.replica(model.ddp_networks[0]) is getattr(alone, model.ddp_networks[0])
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
@@ -160,6 +164,9 @@ def test_torchrun_trains_a_ddp_model_on_every_rank_and_the_rest_one_rank_each(tm
     for job in JOBS:  # float32: the ranks' gradient sums round differently, which Adam scales up to ~1e-4 at most
         a, b = (torch.load(tmp_path / run / "checkpoints" / f"{job}.pt", weights_only=True) for run in ("serial", "ranks"))
         assert max((a[k].float() - b[k].float()).abs().max().item() for k in a) < 1e-3, job
+    flops = {run: r[r.metric == "train_flops"].set_index(["model", "seed"])["value"].sort_index() for run, r in records.items()}
+    assert flops["ranks"].equals(flops["serial"])  # per image of the global batch, counted before DDP wraps
+    assert (records["ranks"]["metric"] == "train_mfu").sum() == 4
     manifest = json.loads((tmp_path / "ranks" / "manifest.json").read_text())
     assert manifest["jobs"]["ddpm-mnist-s0"]["parallel"] == "ddp" and "parallel" not in manifest["jobs"]["dcgan-mnist-s0"]
 

@@ -37,6 +37,11 @@ class Alone:
         """The leader's uint8 samples ``shape`` [n,C,H,W] on every rank (the others pass None)."""
         return samples
 
+    def first_to_fail(self, job_id: str) -> bool:
+        """Whether this rank is the first of the team to fail job ``job_id`` (it then writes the record: the
+        others fail after it, from the broken connection)."""
+        return True
+
 
 class DataParallel(Alone):
     """This process as one rank of a data-parallel job over the default process group (all of torchrun's ranks)."""
@@ -61,6 +66,12 @@ class DataParallel(Alone):
         flags = torch.tensor([float(out_of_time and self.leads), float(not finite)], device=self.device)  # [2]
         dist.all_reduce(flags, op=dist.ReduceOp.MAX)
         return bool(flags[0]), not bool(flags[1])
+
+    def first_to_fail(self, job_id: str) -> bool:
+        try:  # torchrun's store, which outlives a rank that exits
+            return dist.distributed_c10d._get_default_store().add(f"gmbench/failed/{job_id}", 1) == 1
+        except RuntimeError:  # the store is gone too: write what this rank knows
+            return True
 
     def share(self, samples: Tensor | None, shape: tuple[int, ...]) -> Tensor:
         buffer = samples.to(self.device) if self.leads else torch.empty(shape, dtype=torch.uint8, device=self.device)

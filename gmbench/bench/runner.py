@@ -12,7 +12,7 @@ import socket
 import time
 import traceback
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,8 @@ from torchvision.utils import save_image
 from gmbench.bench.checkpoint import DEFAULT_EVERY as DEFAULT_CHECKPOINT_EVERY, TrainingCheckpoint
 from gmbench.bench.data_parallel import Alone
 from gmbench.bench.curves import NOT_REACHED, CurvePoint, CurveSchedule, curve_id, time_to_id, time_to_targets
+from gmbench.bench.flops import mfu, sample_flops_per_image, train_flops_per_image
+from gmbench.bench.rng import preserved_rng
 from gmbench.bench.suite import Job, MetricSettings, TimingSettings, Variant
 from gmbench.bench.tensorboard_log import EventLog, job_event_log
 from gmbench.bench.timing import PeakMemory, Stopwatch, Summary, sync
@@ -49,6 +51,7 @@ class JobContext:
     quiet: bool = False
     tensorboard: bool = False  # write event files under <run_dir>/tensorboard/<job_id>/
     checkpoint_every: float = DEFAULT_CHECKPOINT_EVERY  # seconds between training checkpoints; 0: none
+    peak_flops: dict[str, float] = field(default_factory=dict)  # dtype -> the device's measured FLOP/s ({}: no MFU)
 
 
 def seed_everything(seed: int) -> None:
@@ -57,9 +60,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def model_dtype(model: GenerativeModel) -> str:
-    """The training/sampling precision a model's config opts into (``bf16 = true``), else fp32."""
-    return "bf16" if getattr(model.config, "bf16", False) else "fp32"
+def model_dtype(config) -> str:
+    """The training/sampling precision a model config opts into (``bf16 = true``), else fp32."""
+    return "bf16" if getattr(config, "bf16", False) else "fp32"
 
 
 class JobRecorder:
@@ -80,6 +83,17 @@ class JobRecorder:
     def set_status(self, status: str) -> None:
         for row in self.rows:
             row["status"] = status
+
+    def add_utilisation(self, phase: str, flops_per_image: float, peak_flops: dict[str, float], **extra) -> None:
+        """``<phase>_flops`` ("train", "sample"), and ``<phase>_mfu`` from the ``<phase>_throughput`` row of the
+        same variant where there is one and the peak of the job's dtype was measured."""
+        self.add(f"{phase}_flops", flops_per_image, "FLOP/image", None, **extra)
+        devices = self.base["world_size"] if phase == "train" else 1  # data-parallel training uses every rank's
+        peak = peak_flops.get(self.base["dtype"], 0.0) * devices
+        variant = extra.get("variant", "")
+        timed = [r["value"] for r in self.rows if r["metric"] == f"{phase}_throughput" and r["variant"] == variant]
+        if timed and peak:
+            self.add(f"{phase}_mfu", mfu(timed[-1], flops_per_image, peak), "%", True, **extra)
 
 
 def train(model: GenerativeModel, job: Job, ctx: JobContext, rec: JobRecorder, train_images: torch.Tensor,
@@ -211,19 +225,6 @@ def curve_point(model: GenerativeModel, job: Job, ctx: JobContext, rec: JobRecor
         return _curve_point(model, job, ctx, rec, steps, train_seconds, events)
 
 
-@contextmanager
-def preserved_rng(device: torch.device):
-    """Restore Python's, NumPy's and torch's (CPU and ``device``) global RNG states on exit."""
-    py, np_state = random.getstate(), np.random.get_state()
-    cuda = device.type == "cuda"
-    try:
-        with torch.random.fork_rng(devices=[device] if cuda else [], device_type="cuda" if cuda else None):
-            yield
-    finally:
-        random.setstate(py)
-        np.random.set_state(np_state)
-
-
 def _curve_point(model: GenerativeModel, job: Job, ctx: JobContext, rec: JobRecorder, steps: int,
                  train_seconds: float, events: EventLog) -> CurvePoint:
     from gmbench.metrics import evaluate
@@ -268,6 +269,7 @@ def record_time_to_targets(points: list[CurvePoint], job: Job, ctx: JobContext, 
 def sample_variant(model: GenerativeModel, job: Job, ctx: JobContext, rec: JobRecorder, variant: Variant) -> torch.Tensor:
     """Draw the variant's samples in timed batches; returns uint8 [n,C,H,W] on the CPU."""
     model.set_sampling(**variant.sampling)
+    flops = sample_flops_per_image(model)  # on a copy, before the phase's clock and memory peak
     n = variant.n_samples or ctx.metrics.n_samples
     batch = min(ctx.timing.sample_batch, n)
     generator = torch.Generator(device=ctx.device).manual_seed(job.seed)
@@ -297,6 +299,7 @@ def sample_variant(model: GenerativeModel, job: Job, ctx: JobContext, rec: JobRe
     rec.add("sample_batch", batch, "images", None, **v)
     rec.add("nfe", model.nfe, "", None, **v)
     rec.add("sample_peak_memory", memory.peak_mib(), "MiB", False, **v)
+    rec.add_utilisation("sample", flops, ctx.peak_flops, **v)
     return torch.cat(chunks)[:n].cpu()  # [n,C,H,W] uint8
 
 
@@ -329,12 +332,15 @@ def save_grid(samples: torch.Tensor, job: Job, ctx: JobContext, variant: Variant
         save_image(samples[:64].float() / 255.0, tmp, nrow=8, padding=2, format="png")
 
 
-def build_model(job: Job, device: torch.device) -> GenerativeModel:
+def job_config(job: Job):
+    """The job's model config: the model's defaults with the job's overrides."""
     from gmbench.config import apply_overrides
 
-    cls = MODELS.get(job.model.name)
-    config = apply_overrides(cls.Config(), job.model.overrides, where=f"model {job.model.name}")
-    return cls(config, image_shape=DATASETS.get(job.dataset).image_shape).to(device)
+    return apply_overrides(MODELS.get(job.model.name).Config(), job.model.overrides, where=f"model {job.model.name}")
+
+
+def build_model(job: Job, device: torch.device) -> GenerativeModel:
+    return MODELS.get(job.model.name)(job_config(job), image_shape=DATASETS.get(job.dataset).image_shape).to(device)
 
 
 def run_job(job: Job, ctx: JobContext, team: Alone = Alone()) -> dict:
@@ -349,16 +355,20 @@ def run_job(job: Job, ctx: JobContext, team: Alone = Alone()) -> dict:
     try:
         seed_everything(job.seed)
         model = build_model(job, ctx.device)
-        rec.base["dtype"] = model_dtype(model)
+        rec.base["dtype"] = model_dtype(model.config)
         rec.add("params", sum(p.numel() for p in model.parameters() if p.requires_grad), "", None)  # EMA copies excluded
         train_images, _ = load_dataset(job.dataset, "train", ctx.data_root)
         if type(model).fit_data is not GenerativeModel.fit_data:
             model.fit_data(to_float(train_images.to(ctx.device)))
-        if model.trainable:
+        if model.trainable:  # counted on a copy of the model, before training and off its clock
+            first = to_float(train_images[:job.model.budget.batch_size].to(ctx.device))  # [B,C,H,W]
+            train_flops = train_flops_per_image(model, first)
             team.prepare(model)
         if model.trainable and not train(model, job, ctx, rec, train_images, events, team):
             status = "diverged"
         else:
+            if model.trainable:
+                rec.add_utilisation("train", train_flops, ctx.peak_flops)
             if team.leads:
                 save_checkpoint(model, job, ctx)
             for variant in (Variant("", {}),) + job.model.variants:  # the configured sampler, then the extras

@@ -8,7 +8,8 @@ Layout of a run folder::
                        (.gmbench.lock.shard-K-of-N: one per running --shard; shards of one N share the folder)
     .gmbench.guard     flocked briefly to take locks, write the manifest, rebuild records.csv
     manifest.json      provenance (versions, device, CPU, suite text, times), the selected seeds and
-                       models, each job's resolved configuration (what --resume checks), extensions
+                       models, each job's resolved configuration (what --resume checks), extensions,
+                       the device's measured peak FLOP/s per dtype in use (``peak_flops``, flops.py)
     records.csv        tidy rows of every finished job (rebuilt atomically after each job)
     jobs/<id>.json     one per job: status, error, overrides, rows (written last: marks it finished)
     samples/*.png      8x8 sample grids
@@ -34,13 +35,13 @@ from typing import Iterator
 import torch
 
 import gmbench
-from gmbench.bench import checkpoint, tensorboard_log
+from gmbench.bench import checkpoint, flops, tensorboard_log
 from gmbench.bench.data_parallel import Alone, DataParallel
 from gmbench.bench.distributed import Solo, here
 from gmbench.bench.preflight import preflight
 from gmbench.bench.resume_check import check_resumable, resolved_jobs
 from gmbench.bench.run_lock import folder_guard
-from gmbench.bench.runner import JobContext, run_job
+from gmbench.bench.runner import JobContext, job_config, model_dtype, run_job
 from gmbench.bench.suite import Suite
 from gmbench.errors import GmbenchError
 from gmbench.io import remove_stale_temporaries, write_json
@@ -233,13 +234,13 @@ def run_suite(suite: Suite, out: str | os.PathLike | None, device: str = "auto",
     with ExitStack() as held:
         def open_run() -> list[str | None]:
             lock = held.enter_context(team.lock(run_dir))
-            return [lock.token, _start_manifest(run_dir, suite, resume, extend, data_root, dev, team, members)]
+            return [lock.token, *_start_manifest(run_dir, suite, resume, extend, data_root, dev, team, members)]
 
-        [(token, run_id)] = team.agree("open", open_run, leader_only=True)
+        [(token, run_id, peak_flops)] = team.agree("open", open_run, leader_only=True)
         if not team.leader:
             held.enter_context(team.lock(run_dir, token))  # a member of rank 0's run
         done = {k: v["status"] for k, v in read_job_records(run_dir).items() if v["status"] in FINISHED}
-        _run_jobs(suite, run_dir, run_id, dev, done, data_root, quiet, log, team, checkpoint_every)
+        _run_jobs(suite, run_dir, run_id, dev, done, data_root, quiet, log, team, checkpoint_every, peak_flops)
         team.wait_for_all()
         if team.leader:
             rebuild_records(run_dir)
@@ -261,8 +262,9 @@ def _make_run_dir(suite_name: str, out: str | os.PathLike | None, resume: bool) 
 
 
 def _start_manifest(run_dir: Path, suite: Suite, resume: bool, extend: bool, data_root: str | None,
-                    dev: torch.device, team: Solo, members: list[dict]) -> str:
-    """Check the run folder may take this run and write its manifest; returns the run id."""
+                    dev: torch.device, team: Solo, members: list[dict]) -> tuple[str, dict[str, float]]:
+    """Check the run folder may take this run and write its manifest; returns the run id and the peak FLOP/s
+    per dtype of the run's device (measured once per run: a resume or sibling shard reuses the recorded ones)."""
     with folder_guard(run_dir):
         previous = _previous_run(run_dir, suite, resume, team)
         current = resolved_jobs(suite)
@@ -270,12 +272,15 @@ def _start_manifest(run_dir: Path, suite: Suite, resume: bool, extend: bool, dat
         remove_stale_temporaries(run_dir, recursive=True)  # a killed run's own temporaries; the real files are intact
         now = utc_now().isoformat()
         resumed = resume and bool(previous)
+        env = environment(dev)
         definition = {"suite_file": suite.text, "set_options": suite.overrides, "seeds": list(suite.seeds),
                       "models": [m.name for m in suite.models]}
         manifest = {
             **previous, "run_id": previous.get("run_id", run_dir.name), "suite": suite.name,
             "description": suite.description, "argv": sys.argv, **(definition if added else {}), **current,
-            **environment(dev), "started": previous.get("started", now), "finished": None,
+            **env, "started": previous.get("started", now), "finished": None,
+            "peak_flops": flops.peaks(dev, dtypes_in_use(suite), previous.get("peak_flops", {})),
+            "peak_flops_method": previous.get("peak_flops_method", flops.peak_method(dev, env["device_name"])),
             "resumed": previous.get("resumed", []) + ([now] if resumed else []),
             "extended": previous.get("extended", []) + ([{"at": now, "argv": sys.argv, "added": added}]
                                                           if resumed and added else []),
@@ -284,7 +289,12 @@ def _start_manifest(run_dir: Path, suite: Suite, resume: bool, extend: bool, dat
         manifest.update(team.manifest_entry(previous, members))
         with _saving(run_dir / MANIFEST_FILE, "The run's manifest could not be saved") as path:
             write_json(path, manifest)
-    return manifest["run_id"]
+    return manifest["run_id"], manifest["peak_flops"]
+
+
+def dtypes_in_use(suite: Suite) -> list[str]:
+    """The precisions the suite's jobs train and sample in ("bf16", "fp32"): the peaks a run measures."""
+    return sorted({model_dtype(job_config(job)) for job in suite.jobs()})
 
 
 def _finish_manifest(run_dir: Path, team: Solo) -> None:
@@ -296,12 +306,14 @@ def _finish_manifest(run_dir: Path, team: Solo) -> None:
 
 
 def _run_jobs(suite: Suite, run_dir: Path, run_id: str, dev: torch.device, done: dict[str, str],
-              data_root: str | None, quiet: bool, log, team: Solo, checkpoint_every: float) -> None:
+              data_root: str | None, quiet: bool, log, team: Solo, checkpoint_every: float,
+              peak_flops: dict[str, float]) -> None:
     """Run the jobs of ``team``'s share not ``done`` yet, saving each record as it ends."""
     tensorboard = tensorboard_log.available()
     if not tensorboard:
         log("tensorboard is not installed: no TensorBoard event files (pip install 'gmbench[tensorboard]')")
-    ctx = JobContext(run_id, run_dir, dev, suite.metrics, suite.timing, data_root, quiet, tensorboard, checkpoint_every)
+    ctx = JobContext(run_id, run_dir, dev, suite.metrics, suite.timing, data_root, quiet, tensorboard, checkpoint_every,
+                     peak_flops)
     jobs = suite.jobs()
     shared = ((i, job, DataParallel(dev)) for i, job in team.together(jobs))  # every rank on each, in step
     claimed = ((i, job, Alone()) for i, job in team.claim(jobs))  # one rank each, claimed as ranks get free
@@ -316,6 +328,8 @@ def _run_jobs(suite: Suite, run_dir: Path, run_id: str, dev: torch.device, done:
         log(f"{step}: running on {dev}" + (f" and {job_team.world - 1} more rank(s), data-parallel"
                                             if job_team.world > 1 else ""))
         record = run_job(job, ctx, job_team)
+        if record["error"] and not job_team.first_to_fail(job.job_id):
+            _abandon_if_shared(job_team, log, f"{step}: FAILED after another rank ({record['error'].splitlines()[0]})")
         _save_record(run_dir, record)
         checkpoint.discard(run_dir, job.job_id)
         if team.leader:
@@ -337,10 +351,11 @@ def _save_record(run_dir: Path, record: dict) -> None:
 
 def _run_beside_the_leader(job, ctx: JobContext, team: Alone, log, step: str) -> None:
     """Run a data-parallel job as one of its ranks other than the leader, which writes the job's record (this
-    rank does when the job fails here)."""
+    rank does when the job fails here first)."""
     record = run_job(job, ctx, team)
     if record["error"]:
-        _save_record(ctx.run_dir, record)
+        if team.first_to_fail(job.job_id):
+            _save_record(ctx.run_dir, record)
         log(f"{step}: FAILED on rank {team.rank}: {record['error'].splitlines()[0]}")
         _abandon_if_shared(team, log, step)
 

@@ -105,6 +105,13 @@ class GenerativeModel(nn.Module):
         self.data_shard = (rank, world)
         self._replicas = {name: wrap(getattr(self, name)) for name in self.ddp_networks}  # a dict: not submodules
 
+    def __getstate__(self) -> dict:
+        """A copy (deepcopy, pickle) trains alone: the DDP wrappers and the rank's share stay the original's."""
+        state = super().__getstate__()
+        state.pop("_replicas", None)
+        state.pop("data_shard", None)
+        return state
+
     def replica(self, name: str) -> nn.Module:
         """The network ``name`` as ``train_step`` runs it: its DDP wrapper in data-parallel training, else itself."""
         replicas = getattr(self, "_replicas", {})

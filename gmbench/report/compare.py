@@ -306,8 +306,8 @@ def to_markdown(table: pd.DataFrame, baseline: Run, current: Run, tolerances: di
               f"{number(metrics_info.DEFAULT_TOLERANCE_PCT['time_to_quality'])}%"
               + (f"; overrides {overrides}" if overrides else "")
               + f") and, with at least two seeds on both sides, Welch's t-test gives p < {ALPHA}. "
-              "Params, NFE, step counts and within-run spreads are reported, never gated. A quality target "
-              "(time_to_*) reached in fewer seeds than in the baseline is a regression.", ""]
+              "Params, NFE, FLOPs per image, step counts and within-run spreads are reported, never gated. A quality "
+              "target (time_to_*) reached in fewer seeds than in the baseline is a regression.", ""]
     shown = _display(table)
     sections = [
         ("Regressions", ["regression", "failed"]), ("Improvements", ["improvement"]),

@@ -17,13 +17,14 @@ QUALITY = (
     "fid", "kid", "is", "precision", "recall", "density", "coverage", "class_entropy",
     "classifier_accuracy_score",
 )
+# train_mfu / sample_mfu (model FLOPs utilisation, %, bench/flops.py) sit beside their throughputs.
 PERFORMANCE = (
-    "train_throughput", "sample_throughput", "step_time", "peak_memory", "sample_peak_memory",
-    "train_time", "sample_time", "job_time", "curve_time",
+    "train_throughput", "train_mfu", "sample_throughput", "sample_mfu", "step_time", "peak_memory",
+    "sample_peak_memory", "train_time", "sample_time", "job_time", "curve_time",
 )
 # Spreads measured inside one run and counts fixed by the configuration: reported, never gated.
 SPREAD = ("kid_std", "is_std", "step_time_iqr")
-SETTING = ("params", "nfe", "train_steps", "sample_batch")
+SETTING = ("params", "nfe", "train_flops", "sample_flops", "train_steps", "sample_batch")
 CURVE_PREFIX = "curve_"
 TIME_TO_PREFIX = "time_to_"
 

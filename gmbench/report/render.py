@@ -39,10 +39,18 @@ TIME_TO_LEGEND = (
 )
 
 
+MFU_LEGEND = (
+    " Columns *_mfu: model FLOPs utilisation, the throughput times the FLOPs per image (*_flops, counted by "
+    "torch's FlopCounterMode: matmuls and convolutions, not elementwise work, so a lower bound) over the "
+    "device's measured matmul peak in the job's dtype (peak_flops in the run's manifest)."
+)
+
+
 def legend(summary: pd.DataFrame) -> str:
-    """The table legend, with the time-to-quality sentence where the tables have such columns."""
+    """The table legend, with the time-to-quality and MFU sentences where the tables have such columns."""
     has_time_to = summary["metric"].map(metrics_info.kind).eq("time_to_quality").any()
-    return LEGEND + (TIME_TO_LEGEND if has_time_to else "")
+    has_mfu = summary["metric"].isin(["train_mfu", "sample_mfu"]).any()
+    return LEGEND + (TIME_TO_LEGEND if has_time_to else "") + (MFU_LEGEND if has_mfu else "")
 
 
 def default_out_dir(runs: list[Run]) -> Path:

@@ -165,8 +165,15 @@ def provenance(records: pd.DataFrame, manifests: list[dict], dataset: str) -> li
             lines.append(
                 f"run {m.get('run_id', '?')}: gmbench {m.get('gmbench_version', '?')}, commit {m.get('git_commit', '?')}, "
                 f"python {m.get('python', '?')}, torch {m.get('torch', '?')}, cuda {m.get('cuda') or 'none'}, "
-                f"{m.get('device_name') or m.get('device', '?')}, started {m.get('started', '?')}")
+                f"{m.get('device_name') or m.get('device', '?')}, started {m.get('started', '?')}" + _peak_note(m))
     missing = sorted(run_ids - {m.get("run_id") for m in manifests})
     if missing:
         lines.append(f"no manifest for run(s) {', '.join(missing)}: versions and commit unknown")
     return lines
+
+
+def _peak_note(manifest: dict) -> str:
+    """", measured peak fp32 1.5e+11 FLOP/s" (the MFU columns' denominators), or "" for runs without one."""
+    peaks = manifest.get("peak_flops") or {}
+    shown = ", ".join(f"{dtype} {value:.3g}" for dtype, value in sorted(peaks.items()))
+    return f", measured peak {shown} FLOP/s" if shown else ""
