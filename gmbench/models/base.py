@@ -34,6 +34,8 @@ class GenerativeModel(nn.Module):
     # Host-side attributes (ints, floats) that training advances and ``train_step`` reads, e.g. a step
     # counter: saved and restored with the training state (``training_state``).
     training_counters: ClassVar[tuple[str, ...]] = ()
+    # Why ``torch.compile`` of the model's networks (speed option ``compile``) cannot train it; "" when it can.
+    compile_unsupported: ClassVar[str] = ""
 
     def __init__(self, config=None, image_shape: tuple[int, int, int] = (1, 28, 28)):
         super().__init__()
