@@ -1,6 +1,6 @@
 """gmbench's gan-mlp against the classic tutorial loop, side by side in one process.
 
-    PYTHONPATH=. python benchmarks/gan_vs_tutorial.py [--rounds 3] [--steps 300] [--optimizer fused] [--compile]
+    PYTHONPATH=. python benchmarks/gan_vs_tutorial.py [--rounds 3] [--steps 300] [--optimizer fused] [--compile] [--threads N]
 
 Both train the same networks (G 100-256-512-784, D 784-512-256-1, no batch norm) with the same
 loss and Adam(2e-4, 0.5/0.999) at batch 64 on MNIST; each round trains the tutorial loop
@@ -46,7 +46,10 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--optimizer", default="fused", choices=["default", "foreach", "fused"])
     p.add_argument("--compile", action="store_true")
+    p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's); 1 is steadier on a busy machine")
     args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     tutorial = TutorialGAN(batch_size=64)
     ours = GmbenchGAN(SpeedSettings(optimizer=args.optimizer, compile=args.compile))
     tutorial.train(30)
