@@ -39,7 +39,7 @@ def default_options(device: torch.device, quick: bool) -> list[str]:
     return options + (["bf16", "cuda_graphs"] if device.type == "cuda" else [])
 
 
-class Path:
+class TimedModel:
     """One model built with one option, with its batches and timers."""
 
     def __init__(self, name: str, option: str, batch: int, device: torch.device, quick: bool, sample_steps: int | None):
@@ -92,7 +92,7 @@ def applies(name: str, option: str, device: torch.device) -> bool:
 
 def measure(name: str, batch: int, options: list[str], args, device: torch.device) -> list[dict]:
     """One row per (phase, option): images/s, speedup over plain, warm-up seconds."""
-    paths = {o: Path(name, o, batch, device, args.quick, args.sample_steps)
+    paths = {o: TimedModel(name, o, batch, device, args.quick, args.sample_steps)
              for o in ["plain"] + [o for o in options if applies(name, o, device)]}
     warm = {o: p.warm_up(args.steps) for o, p in paths.items()}
     speeds = {(phase, o): [] for phase in ("train", "sample") for o in paths}
