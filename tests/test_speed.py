@@ -99,10 +99,12 @@ def test_shipped_lenet_extractor_runs_the_folded_body():
 
 def test_speed_label_names_the_options_in_a_fixed_order():
     from gmbench.models.diffusion import DDPM
+    from gmbench.models.reference import RealData
 
     ddpm = DDPM(DDPM.Config(channels_last=True, **DDPM.tiny_overrides))
     assert speed_label(GANMLP(GANMLP.tiny_config()), SpeedSettings()) == "plain"
     assert speed_label(ddpm, SpeedSettings(optimizer="fused", compile=True)) == "compile+fused+channels_last"
+    assert speed_label(RealData(), SpeedSettings(optimizer="fused")) == "plain"  # no optimizer to fuse
 
 
 SUITE = """

@@ -67,6 +67,6 @@ def apply_speed(model: GenerativeModel, speed: SpeedSettings, device: torch.devi
 def speed_label(model: GenerativeModel, speed: SpeedSettings) -> str:
     """The records' ``speed`` column: the options in effect joined by "+" in a fixed order, "plain" for none."""
     parts = ["cuda_graphs" if speed.cuda_graphs else "compile" if speed.compile else "",
-             "" if speed.optimizer == "default" else speed.optimizer,
+             "" if speed.optimizer == "default" or not model._optimizers() else speed.optimizer,
              "channels_last" if getattr(model.config, "channels_last", False) else ""]
     return "+".join(p for p in parts if p) or "plain"
