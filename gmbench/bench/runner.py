@@ -67,8 +67,9 @@ class JobRecorder:
 
     def __init__(self, job: Job, ctx: JobContext, family: str):
         self.base = dict(run_id=ctx.run_id, suite=job.suite, model=job.model.name, family=family, dataset=job.dataset,
-                         seed=job.seed, device=str(ctx.device), host=socket.gethostname(), dtype="fp32", speed="",
-                         extractor="", extractor_sha256="", n_samples=None, variant="", status="done", train_steps=None, train_time=None)
+                         seed=job.seed, device=str(ctx.device), host=socket.gethostname(), dtype="fp32", extractor="",
+                         extractor_sha256="", n_samples=None, variant="", status="done", train_steps=None, train_time=None,
+                         speed="")
         self.rows: list[dict] = []
         self.resumed_from_step: int | None = None  # set when training continued from a training checkpoint
 
@@ -275,6 +276,8 @@ def sample_variant(model: GenerativeModel, job: Job, ctx: JobContext, rec: JobRe
     model.eval()
     chunks, times = [], []
     started = time.perf_counter()
+    if job.model.speed.compiles and n_batches == 1:  # the one batch is timed: compile for it beforehand
+        model.sample(batch, generator=torch.Generator(device=ctx.device).manual_seed(job.seed))
     for i in _progress(ctx, range(n_batches), desc=f"sample {job.job_id} {variant.name}".rstrip()):
         watch = Stopwatch(ctx.device).start()
         x = model.sample(batch, generator=generator)  # [B,C,H,W] float in [-1,1]
