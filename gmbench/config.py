@@ -102,7 +102,7 @@ def parse_set_options(items: list[str]) -> dict[str, dict[str, str]]:
         if not sep or not dot or not scope or not name:
             raise GmbenchError(
                 f"--set {item!r}: expected SCOPE.KEY=VALUE, e.g. model.lr=1e-4 (scope 'model' for every model, "
-                "or a model name such as dcgan.lr=1e-4; 'budget', 'metrics', 'timing' or 'curve' for suite settings)."
+                "or a model name such as dcgan.lr=1e-4; 'budget', 'metrics', 'timing', 'curve' or 'speed' for suite settings)."
             )
         out.setdefault(scope, {})[name] = value.strip()
     return out

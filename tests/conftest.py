@@ -31,10 +31,17 @@ def _has_mnist() -> bool:
 requires_mnist = pytest.mark.skipif(not _has_mnist(), reason="MNIST IDX files not found (set GMBENCH_DATA_ROOT)")
 
 
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Each test session gets its own stats cache, so tests never touch ~/.cache."""
-    monkeypatch.setenv("GMBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory):
+    """Each test session gets its own stats cache, so tests never touch ~/.cache (session-scoped, so that it is
+    in place before module-scoped fixtures run their suites)."""
+    saved = os.environ.get("GMBENCH_CACHE")
+    os.environ["GMBENCH_CACHE"] = str(tmp_path_factory.getbasetemp() / "cache")
+    yield
+    if saved is None:
+        os.environ.pop("GMBENCH_CACHE", None)
+    else:
+        os.environ["GMBENCH_CACHE"] = saved
 
 
 @pytest.fixture

@@ -46,7 +46,7 @@ def test_cache_is_reused_and_rebuilt_when_a_key_part_changes(cache, lenet, monke
     assert not reference_stats(lenet, "mnist", "test", 300)[2]  # weights
     monkeypatch.undo()
     monkeypatch.setenv("GMBENCH_CACHE", str(cache))
-    monkeypatch.setattr(lenet, "preprocessing_version", "2", raising=False)
+    monkeypatch.setattr(lenet, "preprocessing_version", "changed", raising=False)
     assert not reference_stats(lenet, "mnist", "test", 300)[2]  # preprocessing
     monkeypatch.undo()
     monkeypatch.setenv("GMBENCH_CACHE", str(cache))

@@ -1,7 +1,7 @@
 """What --resume compares: the effective configuration of every job of a run, and its differences.
 
 The manifest stores each job's resolved configuration (model config after overrides, budget, curve,
-variants) and the suite's metric and timing settings. A resume that would change any of them, or
+variants, speed options) and the suite's metric and timing settings. A resume that would change any of them, or
 leave a job of the run out, is refused with the differences named; ``--extend`` may add jobs.
 """
 from __future__ import annotations
@@ -10,6 +10,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+from gmbench.bench.speed import SpeedSettings
 from gmbench.bench.suite import Suite
 from gmbench.config import apply_overrides, config_to_dict
 from gmbench.errors import GmbenchError
@@ -23,7 +24,7 @@ def resolved_jobs(suite: Suite) -> dict:
         "model": job.model.name, "dataset": job.dataset, "seed": job.seed,
         "config": config_to_dict(apply_overrides(MODELS.get(job.model.name).Config(), job.model.overrides)),
         "budget": config_to_dict(job.model.budget), "curve": config_to_dict(job.model.curve),
-        "variants": [dataclasses.asdict(v) for v in job.model.variants],
+        "variants": [dataclasses.asdict(v) for v in job.model.variants], "speed": config_to_dict(job.model.speed),
         **({"parallel": job.model.parallel} if job.model.parallel else {}),  # absent from older manifests
     } for job in suite.jobs()}
     settings = {"metrics": config_to_dict(suite.metrics), "timing": config_to_dict(suite.timing)}
@@ -36,6 +37,8 @@ def check_resumable(run_dir: Path, previous: dict, current: dict, extend: bool) 
         raise GmbenchError(f"{run_dir / MANIFEST_FILE} was written by an older gmbench and does not record its jobs' "
                            "configuration, so --resume cannot check that it would finish the same experiment; "
                            "start a new run folder with another --out.")
+    for job in previous["jobs"].values():  # runs from before speed options ran every job the plain way
+        job.setdefault("speed", config_to_dict(SpeedSettings()))
     changes: dict[str, list[str]] = {}
     for difference in _differences(previous["settings"], current["settings"]):
         changes[difference] = []

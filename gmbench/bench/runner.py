@@ -24,6 +24,7 @@ from gmbench.bench.data_parallel import Alone
 from gmbench.bench.curves import NOT_REACHED, CurvePoint, CurveSchedule, curve_id, time_to_id, time_to_targets
 from gmbench.bench.flops import mfu, sample_flops_per_image, train_flops_per_image
 from gmbench.bench.rng import preserved_rng
+from gmbench.bench.speed import apply_speed, speed_label
 from gmbench.bench.suite import Job, MetricSettings, TimingSettings, Variant
 from gmbench.bench.tensorboard_log import EventLog, job_event_log
 from gmbench.bench.timing import PeakMemory, Stopwatch, Summary, sync
@@ -71,8 +72,8 @@ class JobRecorder:
     def __init__(self, job: Job, ctx: JobContext, family: str, world_size: int = 1):
         self.base = dict(run_id=ctx.run_id, suite=job.suite, model=job.model.name, family=family, dataset=job.dataset,
                          seed=job.seed, device=str(ctx.device), host=socket.gethostname(), world_size=world_size,
-                         dtype="fp32", extractor="",
-                         extractor_sha256="", n_samples=None, variant="", status="done", train_steps=None, train_time=None)
+                         dtype="fp32", extractor="", extractor_sha256="", n_samples=None, variant="", status="done",
+                         train_steps=None, train_time=None, speed="")
         self.rows: list[dict] = []
         self.resumed_from_step: int | None = None  # set when training continued from a training checkpoint
 
@@ -119,6 +120,7 @@ def train(model: GenerativeModel, job: Job, ctx: JobContext, rec: JobRecorder, t
     steps, block_times, block_sizes, finite = 0, [], [], True
     schedule, points, eval_seconds, paused, peak = CurveSchedule(curve), [], 0.0, 0.0, 0.0
     untimed_at, resumed_seconds, first_row = (0 if timing.warmup_steps > 0 else None), 0.0, len(rec.rows)
+    warmup = None  # (seconds, steps) of the untimed block: compilation happens there (speed compile)
     saved = checkpoint.load(model, batches)
     if saved is not None:
         t = saved["timing"]
@@ -174,6 +176,8 @@ def train(model: GenerativeModel, job: Job, ctx: JobContext, rec: JobRecorder, t
         if steps != untimed_at:
             block_times.append(seconds)
             block_sizes.append(size)
+        else:
+            warmup = (seconds, size)
         steps += size
         stacked = {k: torch.stack([step[k] for step in losses]) for k in losses[-1]}  # name -> [size]
         out_of_time, finite = team.decide(budget.seconds is not None and training_seconds() >= budget.seconds,
@@ -204,6 +208,8 @@ def train(model: GenerativeModel, job: Job, ctx: JobContext, rec: JobRecorder, t
         rec.add("train_throughput", throughput.median, "images/s", True)
         rec.add("step_time", per_step.median * 1000, "ms", False)
         rec.add("step_time_iqr", per_step.iqr * 1000, "ms", None)
+        if job.model.speed.compiles and warmup:  # the warm-up block's time beyond its steps' share
+            rec.add("compile_time", max(0.0, warmup[0] - warmup[1] * per_step.median), "s", None)
     if curve.enabled and points:
         rec.add("curve_time", eval_seconds, "s", None)
         if finite:
@@ -279,6 +285,8 @@ def sample_variant(model: GenerativeModel, job: Job, ctx: JobContext, rec: JobRe
     model.eval()
     chunks, times = [], []
     started = time.perf_counter()
+    if job.model.speed.compiles and n_batches == 1:  # the one batch is timed: compile for it beforehand
+        model.sample(batch, generator=torch.Generator(device=ctx.device).manual_seed(job.seed))
     for i in _progress(ctx, range(n_batches), desc=f"sample {job.job_id} {variant.name}".rstrip()):
         watch = Stopwatch(ctx.device).start()
         x = model.sample(batch, generator=generator)  # [B,C,H,W] float in [-1,1]
@@ -355,7 +363,8 @@ def run_job(job: Job, ctx: JobContext, team: Alone = Alone()) -> dict:
     try:
         seed_everything(job.seed)
         model = build_model(job, ctx.device)
-        rec.base["dtype"] = model_dtype(model.config)
+        apply_speed(model, job.model.speed, ctx.device)
+        rec.base["dtype"], rec.base["speed"] = model_dtype(model.config), speed_label(model, job.model.speed)
         rec.add("params", sum(p.numel() for p in model.parameters() if p.requires_grad), "", None)  # EMA copies excluded
         train_images, _ = load_dataset(job.dataset, "train", ctx.data_root)
         if type(model).fit_data is not GenerativeModel.fit_data:

@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gmbench.bench.speed import SpeedSettings, check_speed
 from gmbench.config import apply_overrides
 from gmbench.errors import GmbenchError
 from gmbench.registry import DATASETS, MODELS
 
 SUITES_DIR = Path(__file__).resolve().parents[2] / "benchmarks" / "suites"
-_TOP_KEYS = {"description", "datasets", "seeds", "budget", "metrics", "timing", "curve", "models"}
-_MODEL_KEYS = {"budget", "variants", "curve", "parallel"}
+_TOP_KEYS = {"description", "datasets", "seeds", "budget", "metrics", "timing", "curve", "speed", "models"}
+_MODEL_KEYS = {"budget", "variants", "curve", "speed", "parallel"}
 PARALLEL_MODES = ("", "ddp")  # a model's ``parallel``: one process per job, or data-parallel over torchrun's ranks
 
 
@@ -112,6 +113,7 @@ class ModelEntry:
     budget: Budget
     variants: tuple[Variant, ...] = ()  # extra sampling settings, beside the configured one
     curve: CurveSettings = CurveSettings()  # quality during training (off by default)
+    speed: SpeedSettings = SpeedSettings()  # how the steps run (gmbench.bench.speed)
     parallel: str = ""  # "ddp": under torchrun, every rank trains each job of this model together (data_parallel.py)
 
 
@@ -248,6 +250,8 @@ def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | N
     metrics = apply_overrides(MetricSettings(), {**_table(raw.get("metrics", {}), f"{where} [metrics]"), **set_options.pop("metrics", {})}, f"{where} [metrics]")
     timing = apply_overrides(TimingSettings(), {**_table(raw.get("timing", {}), f"{where} [timing]"), **set_options.pop("timing", {})}, f"{where} [timing]")
     set_curve = set_options.pop("curve", {})  # --set curve.* wins over [curve] and every model's curve
+    set_speed = set_options.pop("speed", {})  # --set speed.* wins over [speed] and every model's speed
+    speed = apply_overrides(SpeedSettings(), _table(raw.get("speed", {}), f"{where} [speed]"), f"{where} [speed]")
     curve = apply_overrides(CurveSettings(), _table(raw.get("curve", {}), f"{where} [curve]"), f"{where} [curve]")
 
     datasets = raw.get("datasets", ["mnist"])
@@ -275,7 +279,7 @@ def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | N
     scoped = {k: v for k, v in set_options.items() if k != "model"}
     for scope in scoped:
         if scope not in model_tables:
-            raise GmbenchError(f"--set {scope}.*: {scope!r} is neither a model of {where} ({', '.join(model_tables)}) nor budget, metrics, timing, curve or model.")
+            raise GmbenchError(f"--set {scope}.*: {scope!r} is neither a model of {where} ({', '.join(model_tables)}) nor budget, metrics, timing, curve, speed or model.")
     entries = []
     for model, table in model_tables.items():
         cls = MODELS.get(model)
@@ -292,6 +296,9 @@ def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | N
         variants = _variants(model, table.pop("variants", None), mwhere)
         parallel = _parallel(cls, table.pop("parallel", ""), mwhere)
         model_curve = _curve(curve, table.pop("curve", {}), set_curve, mwhere)
+        model_speed = apply_overrides(speed, {**_table(table.pop("speed", {}), f"{mwhere} speed"), **set_speed},
+                                      f"{mwhere} speed")
+        check_speed(model_speed, cls, timing.warmup_steps, mwhere)
         fields = {f.name for f in dataclasses.fields(cls.Config)}
         common = {k: v for k, v in set_options.get("model", {}).items() if k in fields}
         overrides = {**table, **common, **scoped.get(model, {})}
@@ -301,7 +308,7 @@ def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | N
                 cls.check_job(config, model_budget.batch_size, spec.count("train"), spec.image_shape)
             except ValueError as exc:
                 raise GmbenchError(f"{mwhere}: {exc}.") from None
-        entries.append(ModelEntry(model, overrides, model_budget, variants, model_curve, parallel))
+        entries.append(ModelEntry(model, overrides, model_budget, variants, model_curve, model_speed, parallel))
     generic = set(set_options.get("model", {}))
     for key in generic:
         if not any(key in {f.name for f in dataclasses.fields(MODELS.get(e.name).Config)} for e in entries):

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from gmbench.data import DeviceBatches, to_float
 from gmbench.errors import GmbenchError
@@ -124,12 +125,32 @@ def weights_manifest(path: str | Path) -> Path:
     return Path(path).with_suffix(".json")
 
 
+def inference_body(body: nn.Sequential) -> nn.Sequential:
+    """``LeNet.body`` rewritten for inference, equal in value (to float rounding) and about 1.8x as fast on a CPU:
+    each batch norm folded into the convolution before it (running statistics, eval mode), each ReLU moved
+    after the max pool that follows it (max and ReLU commute, and the pooled tensor is 4x smaller), and the
+    weights in channels_last, where CPU convolutions and pools need no layout reorders."""
+    layers, out = list(body), []
+    while layers:
+        layer = layers.pop(0)
+        if isinstance(layer, nn.Conv2d) and layers and isinstance(layers[0], nn.BatchNorm2d):
+            out.append(fuse_conv_bn_eval(layer.eval(), layers.pop(0).eval()))
+        elif isinstance(layer, nn.ReLU) and layers and isinstance(layers[0], nn.MaxPool2d):
+            out += [layers.pop(0), layer]
+        else:
+            out.append(layer)
+    return nn.Sequential(*out).eval().to(memory_format=torch.channels_last)
+
+
 class MnistLeNet(FeatureExtractor):
-    """Penultimate (128-d) features and 10-class logits of the gmbench MNIST classifier."""
+    """Penultimate (128-d) features and 10-class logits of the gmbench MNIST classifier; ``fold()`` turns its
+    body into the faster ``inference_body`` once the weights are loaded."""
 
     name = "mnist-lenet"
     feature_dim = LeNet.feature_dim
-    preprocessing_version = "1"  # uint8 -> x/127.5 - 1, no resize
+    # uint8 -> x/127.5 - 1, no resize; "2": the folded inference body, whose features differ from "1"'s by up to
+    # 6e-6, so reference stats cached by "1" are not reused (a fid from them differed at the 8th digit)
+    preprocessing_version = "2"
 
     def __init__(self, weights_sha256: str):
         super().__init__(weights_sha256, num_classes=10)
@@ -139,7 +160,11 @@ class MnistLeNet(FeatureExtractor):
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
         if images.dtype != torch.uint8 or tuple(images.shape[1:]) != (1, 28, 28):
             raise GmbenchError(f"mnist-lenet takes uint8 images [N,1,28,28]; got {images.dtype} {tuple(images.shape)}.")
-        return self.net(to_float(images))  # [N,128], [N,10]
+        return self.net(to_float(images).contiguous(memory_format=torch.channels_last))  # [N,128], [N,10]
+
+    def fold(self) -> "MnistLeNet":
+        self.net.body = inference_body(self.net.body)
+        return self
 
 
 def load_verified_state_dict(path: str | Path) -> tuple[dict[str, Tensor], str]:
@@ -162,7 +187,7 @@ def build_mnist_lenet(device: str | torch.device = "cpu", weights: str | Path | 
     state_dict, sha = load_verified_state_dict(path)
     extractor = MnistLeNet(sha)
     load_strict(extractor.net, state_dict, f"mnist-lenet weights {path}", ADVICE)
-    return extractor.to(device)
+    return extractor.fold().to(device)
 
 
 def train_shipped_weights(out: str | Path = SHIPPED_WEIGHTS, *, epochs: int = 6, seed: int = 0,

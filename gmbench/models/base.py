@@ -39,6 +39,8 @@ class GenerativeModel(nn.Module):
     ddp_networks: ClassVar[tuple[str, ...]] = ()
     # (rank, world) of this process in data-parallel training; (0, 1) when it trains alone.
     data_shard: tuple[int, int] = (0, 1)
+    # Why ``torch.compile`` of the model's networks (speed option ``compile``) cannot train it; "" when it can.
+    compile_unsupported: ClassVar[str] = ""
 
     def __init__(self, config=None, image_shape: tuple[int, int, int] = (1, 28, 28)):
         super().__init__()

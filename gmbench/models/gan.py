@@ -8,7 +8,7 @@ models share sampling (``AdversarialModel``); gan-mlp and dcgan also share the t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -139,26 +139,40 @@ class AdversarialModel(GenerativeModel):
 
 class NonSaturatingGAN(AdversarialModel):
     """One discriminator step on real and (detached) fake, then one non-saturating generator step,
-    each with its own backward pass. Subclasses build ``generator`` and ``discriminator``."""
+    each with its own backward pass. Subclasses build ``generator`` and ``discriminator``.
+
+    Two savings that leave the math unchanged: the generator's backward pass stops at the
+    generator's parameters (``backward(inputs=...)``: no discriminator weight gradients, which its
+    next step would discard), and a discriminator whose outputs are per-image functions
+    (``per_image_discriminator``: no batch norm) scores real and fake images in one batch."""
 
     discriminator: nn.Module
+    per_image_discriminator: ClassVar[bool] = False
     ddp_networks = ("generator", "discriminator")
 
     def _build_optimizers(self) -> None:
         self.opt_g = self._adam(self.generator)
         self.opt_d = self._adam(self.discriminator)
 
+    def _real_fake_logits(self, x: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+        """D(x) [B] and D(fake) [B]; one call on both when D treats each image alone (batch statistics
+        would otherwise mix real and fake)."""
+        discriminator = self.replica("discriminator")
+        if self.per_image_discriminator:
+            return discriminator(torch.cat([x, fake])).tensor_split(2)  # [2B] -> 2 x [B]
+        return discriminator(x), discriminator(fake)
+
     def train_step(self, x: Tensor) -> dict[str, Tensor]:
-        generator, discriminator = self.replica("generator"), self.replica("discriminator")
         z = self.rows(lambda n: self.randn(n, self.config.z_dim), x.shape[0])  # [B,z]
-        fake = generator(z)  # [B,C,H,W]
-        loss_d = discriminator_loss(discriminator(x), discriminator(fake.detach()))
+        fake = self.replica("generator")(z)  # [B,C,H,W]
+        loss_d = discriminator_loss(*self._real_fake_logits(x, fake.detach()))
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
-        loss_g = generator_loss_nonsaturating(discriminator(fake))
+        # The bare discriminator: its weights get no gradients here, so under DDP its wrapper must not wait for them.
+        loss_g = generator_loss_nonsaturating(self.discriminator(fake))
         self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
+        loss_g.backward(inputs=list(self.generator.parameters()))
         self.opt_g.step()
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
 
@@ -195,6 +209,7 @@ class GANMLP(NonSaturatingGAN):
 
     Config = GANMLPConfig
     tiny_overrides = {"hidden_g": (16, 16), "hidden_d": (16, 16), "z_dim": 8}
+    per_image_discriminator = True
 
     def __init__(self, config: GANMLPConfig | None = None, image_shape=(1, 28, 28)):
         super().__init__(config, image_shape)
@@ -266,6 +281,7 @@ class WGANGP(AdversarialModel):
 
     Config = WGANGPConfig
     tiny_overrides = {"width": 4, "z_dim": 8, "n_critic": 2}
+    compile_unsupported = "the gradient penalty backpropagates through a gradient, and compiled graphs have no double backward"
     image_size = (28, 28)
 
     def __init__(self, config: WGANGPConfig | None = None, image_shape=(1, 28, 28)):
@@ -298,6 +314,6 @@ class WGANGP(AdversarialModel):
         fake = self.generator(self.randn(real.shape[0], c.z_dim))  # [b,C,H,W]
         loss_g = generator_loss_wasserstein(self.critic(fake))
         self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
+        loss_g.backward(inputs=list(self.generator.parameters()))  # no critic weight gradients: they are not used
         self.opt_g.step()
         return {"loss_c": loss_c.detach(), "gp": gp.detach(), "loss_g": loss_g.detach()}

@@ -18,19 +18,20 @@ from gmbench.io import atomic_path
 COLUMNS = [
     "run_id", "suite", "model", "family", "variant", "dataset", "seed", "metric", "value", "unit",
     "higher_is_better", "extractor", "extractor_sha256", "n_samples", "device", "dtype", "status",
-    "train_steps", "train_time", "host", "world_size",
+    "train_steps", "train_time", "host", "world_size", "speed",
 ]
 # Columns added after records were first kept in git: older records.csv files load with them empty.
 # train_steps / train_time: where in training a row was measured (curve points and time_to_* rows).
 # host: the machine a job ran on (distributed runs and shards spread a suite over machines).
 # world_size: how many processes trained the job together (data-parallel; 1 for every older job).
-LATER_COLUMNS = {"train_steps": float("nan"), "train_time": float("nan"), "host": "", "world_size": 1}
+# speed: the speed options a job ran with (gmbench.bench.speed.speed_label), "plain" for none.
+LATER_COLUMNS = {"train_steps": float("nan"), "train_time": float("nan"), "host": "", "world_size": 1, "speed": ""}
 DTYPES = {
     "run_id": "string", "suite": "string", "model": "string", "family": "string", "variant": "string",
     "dataset": "string", "seed": "Int64", "metric": "string", "value": "float64", "unit": "string",
     "higher_is_better": "boolean", "extractor": "string", "extractor_sha256": "string", "n_samples": "Int64",
     "device": "string", "dtype": "string", "status": "string", "train_steps": "Int64", "train_time": "float64",
-    "host": "string", "world_size": "Int64",
+    "host": "string", "world_size": "Int64", "speed": "string",
 }
 RECORDS_FILE = "records.csv"
 MANIFEST_FILE = "manifest.json"
@@ -51,7 +52,7 @@ def write_records(rows: Iterable[dict] | pd.DataFrame, path: str | os.PathLike) 
 def _read_one(csv: Path) -> pd.DataFrame:
     try:
         frame = pd.read_csv(csv, dtype={"variant": "string", "extractor": "string", "extractor_sha256": "string",
-                                             "unit": "string", "host": "string"},
+                                             "unit": "string", "host": "string", "speed": "string"},
                             keep_default_na=False, na_values=[""])
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise GmbenchError(f"{csv} is not a readable records CSV: {exc}") from None
@@ -62,7 +63,7 @@ def _read_one(csv: Path) -> pd.DataFrame:
     if missing:
         raise GmbenchError(f"{csv} is missing the record columns {', '.join(missing)}; is it a gmbench records.csv?")
     frame = frame[COLUMNS + [c for c in frame.columns if c not in COLUMNS]]
-    for col in ("variant", "extractor", "extractor_sha256", "unit", "host"):
+    for col in ("variant", "extractor", "extractor_sha256", "unit", "host", "speed"):
         frame[col] = frame[col].fillna("")
     return frame.astype(DTYPES)
 
