@@ -9,8 +9,9 @@ option), warms each up (compilation happens there and is printed as ``compile s`
 ``--steps`` training steps and one sampling call of ``batch`` images per option in each of
 ``--rounds`` rounds, the options in turn (their order reversed every other round), with
 ``gmbench.bench.timing.Stopwatch`` (CUDA events on a GPU). Data are random images resident on the
-device, so no dataset is needed. It prints images/s (median over rounds) and the speedup over plain
-(median of the per-round ratios). Options a model has no use for (channels_last and bf16 exist for
+device, so no dataset is needed. It prints images/s (median over rounds), the speedup over plain
+(median of the per-round ratios) and MFU: images/s x FLOPs per image (gmbench.bench.flops, counted on
+the plain model) over the device's matmul peak in the option's dtype, measured at the start. Options a model has no use for (channels_last and bf16 exist for
 the U-Net models only) are skipped; ``cuda_graphs`` and ``bf16`` are CUDA-only by default (bf16 is
 slower than fp32 on CPUs without AVX-512 BF16). ``--quick``: tiny configs, batch 8, 2 steps, 2
 rounds, no compile unless ``--options`` asks for it: a check that every path runs, in seconds.
@@ -22,6 +23,8 @@ import statistics
 
 import torch
 
+from gmbench.bench.flops import measured_peak, mfu, sample_flops_per_image, train_flops_per_image
+from gmbench.bench.runner import model_dtype
 from gmbench.bench.speed import SpeedSettings, apply_speed
 from gmbench.bench.timing import Stopwatch, sync
 from gmbench.config import apply_overrides
@@ -90,10 +93,14 @@ def applies(name: str, option: str, device: torch.device) -> bool:
     return option != "cuda_graphs" or device.type == "cuda"
 
 
-def measure(name: str, batch: int, options: list[str], args, device: torch.device) -> list[dict]:
-    """One row per (phase, option): images/s, speedup over plain, warm-up seconds."""
+def measure(name: str, batch: int, options: list[str], args, device: torch.device, peaks: dict[str, float]) -> list[dict]:
+    """One row per (phase, option): images/s, speedup over plain, MFU (%) against ``peaks`` (FLOP/s per dtype,
+    completed here), warm-up seconds."""
     paths = {o: TimedModel(name, o, batch, device, args.quick, args.sample_steps)
              for o in ["plain"] + [o for o in options if applies(name, o, device)]}
+    plain = paths["plain"]
+    work = {"train": train_flops_per_image(plain.model, plain.batches.next()),  # per image, on a copy
+            "sample": sample_flops_per_image(plain.model)}
     warm = {o: p.warm_up(args.steps) for o, p in paths.items()}
     speeds = {(phase, o): [] for phase in ("train", "sample") for o in paths}
     for r in range(args.rounds):
@@ -103,14 +110,17 @@ def measure(name: str, batch: int, options: list[str], args, device: torch.devic
     rows = []
     for (phase, o), values in speeds.items():
         ratios = [v / p for v, p in zip(values, speeds[phase, "plain"])]
+        dtype = model_dtype(paths[o].model.config)
+        if dtype not in peaks:
+            peaks[dtype] = measured_peak(device, dtype)
         rows.append({"model": name, "phase": phase, "batch": batch, "option": o,
                      "images/s": statistics.median(values), "speedup": statistics.median(ratios),
-                     "warm-up s": warm[o]})
+                     "MFU %": mfu(statistics.median(values), work[phase], peaks[dtype]), "warm-up s": warm[o]})
     return rows
 
 
 def print_table(rows: list[dict]) -> None:
-    formats = {"images/s": "{:,.1f}", "speedup": "{:.2f}x", "warm-up s": "{:.1f}"}
+    formats = {"images/s": "{:,.1f}", "speedup": "{:.2f}x", "MFU %": "{:.1f}", "warm-up s": "{:.1f}"}
     cells = [[formats.get(k, "{}").format(v) for k, v in row.items()] for row in rows]
     header = list(rows[0])
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(header)]
@@ -145,8 +155,10 @@ def main() -> None:
     args.sample_steps = args.sample_steps or (2 if args.quick else None)
     print(f"device {device}, threads {torch.get_num_threads()}, {args.rounds} rounds of {args.steps} training steps "
           f"and one sampling call per option" + (f", {args.sample_steps} sampler steps" if args.sample_steps else ""))
+    peaks = {"fp32": measured_peak(device, "fp32")}
+    print(f"fp32 matmul peak {peaks['fp32'] / 1e9:,.1f} GFLOP/s")
     print_table([row for name in args.models.split(",") for batch in batches
-                 for row in measure(name, batch, options, args, device)])
+                 for row in measure(name, batch, options, args, device, peaks)])
 
 
 if __name__ == "__main__":

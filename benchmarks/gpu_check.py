@@ -56,7 +56,7 @@ def steps(device: str, out: Path) -> list[Step]:
         Step("timing", [py, "benchmarks/timing_sanity.py", "--device", device], 30, r"timing sanity"),
         Step("fast-paths", [py, "benchmarks/fast_paths.py", "--device", device,
                             *(["--models", "dcgan,ddpm", "--batch", "128,512"] if cuda else ["--quick"])],
-             150, r"^\|"),
+             150, r"GFLOP/s|images/s| (train|sample) "),
         Step("inception", [py, "benchmarks/bench_inception.py", "--device", device,
                            *(["--batch", "256", "--fid-images", "2000"] if cuda else
                              ["--batch", "1", "--repeats", "1", "--dtypes", "fp32", "--fid-images", "0"])],
@@ -138,12 +138,12 @@ def main() -> int:
         failed |= status != "ok"
         summary.append(f"| {step.name} | {status} | {seconds:.0f} |")
         if step.keep:
-            quoted += ["", f"## {step.name}", "", *(lines or [f"(no result lines; see {step.name}.log)"])]
+            quoted += ["", f"## {step.name}", "", "```", *(lines or [f"(no result lines; see {step.name}.log)"]), "```"]
     for run in ("smoke", "standard"):
         quoted += quality_table(out / run)
     text = "\n".join(summary + quoted) + "\n"
     (out / "summary.md").write_text(text)
-    print(text)
+    print(text, end="")
     return 1 if failed else 0
 
 
