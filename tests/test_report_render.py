@@ -178,3 +178,15 @@ def test_provenance_names_the_hosts_a_dataset_ran_on(tmp_path):
     assert any(line.endswith("; host node01") for line in one_host)
     records.loc[records.index[::2], "host"] = "node02"
     assert any(line.endswith("; hosts node01, node02") for line in provenance(records, run.manifests, "mnist"))
+
+
+def test_provenance_names_speed_options_and_data_parallel_models(tmp_path):
+    """Rows record their speed options and world size; the report says both, and older records say neither."""
+    from gmbench.report.tables import provenance
+
+    run = load_run(make_run(tmp_path))
+    assert not any("speed" in line or "data-parallel" in line for line in provenance(run.records, run.manifests, "mnist"))
+    model = run.records["model"].iloc[0]
+    records = run.records.assign(speed="fused", world_size=[2 if m == model else 1 for m in run.records["model"]])
+    line = next(line for line in provenance(records, run.manifests, "mnist") if line.startswith("device "))
+    assert "; speed options fused" in line and line.endswith(f"; {model} trained data-parallel over 2 ranks")

@@ -156,9 +156,13 @@ def provenance(records: pd.DataFrame, manifests: list[dict], dataset: str) -> li
                      f"{sha or 'unknown'}, samples per point {counts or 'unknown'}, "
                      f"{group.groupby(['run_id', 'model', 'seed']).ngroups} jobs")
     hosts = sorted(set(part["host"].dropna()) - {""})  # empty in records written before the column existed
+    speeds = sorted(set(part["speed"].dropna()) - {""})
+    parallel = part[part["world_size"].fillna(1) > 1].groupby("model")["world_size"].max()
     lines.append("device " + ", ".join(sorted(set(part["device"].dropna()))) +
                  "; dtype " + ", ".join(sorted(set(part["dtype"].dropna()))) +
-                 (f"; host{'s' if len(hosts) > 1 else ''} " + ", ".join(hosts) if hosts else ""))
+                 (f"; speed options {', '.join(speeds)}" if speeds else "") +
+                 (f"; host{'s' if len(hosts) > 1 else ''} " + ", ".join(hosts) if hosts else "") +
+                 "".join(f"; {model} trained data-parallel over {int(n)} ranks" for model, n in parallel.items()))
     run_ids = set(part["run_id"].dropna())
     for m in manifests:
         if m.get("run_id") in run_ids or not run_ids:
