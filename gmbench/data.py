@@ -11,7 +11,6 @@ import gzip
 import os
 import sys
 import zlib
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,32 +18,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gmbench.dataset_spec import DatasetSpec
 from gmbench.errors import GmbenchError
 from gmbench.registry import DATASETS
 
 ENV_DATA_ROOT = "GMBENCH_DATA_ROOT"
 ENV_DOWNLOAD = "GMBENCH_DOWNLOAD"
 _IDX_DTYPE_UBYTE = 0x08
-_SPLIT_PREFIX = {"train": "train", "test": "t10k"}
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """Where a dataset's IDX files live and what they must contain."""
-
-    folder: str  # sub-folder of the root, as torchvision names it ("MNIST", "FashionMNIST")
-    torchvision_class: str  # used only to download missing files when GMBENCH_DOWNLOAD=1
-    counts: tuple[tuple[str, int], ...]  # (split, number of images)
-    image_shape: tuple[int, int, int] = (1, 28, 28)
-    num_classes: int = 10
-
-    def count(self, split: str) -> int:
-        return dict(self.counts)[split]
-
-    def files(self, root: Path, split: str) -> tuple[Path, Path]:
-        prefix = _SPLIT_PREFIX[split]
-        raw = root / self.folder / "raw"
-        return raw / f"{prefix}-images-idx3-ubyte", raw / f"{prefix}-labels-idx1-ubyte"
 
 
 DATASETS.register("mnist", DatasetSpec("MNIST", "MNIST", (("train", 60000), ("test", 10000))))

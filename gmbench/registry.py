@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Callable, Generic, TypeVar
 
+from gmbench.dataset_spec import DatasetSpec
 from gmbench.errors import GmbenchError
 
 T = TypeVar("T")
 PLUGIN_GROUP = "gmbench.plugins"
-_BUILTIN_MODULES = ("gmbench.data", "gmbench.models", "gmbench.metrics")
+_BUILTIN_MODULES = ("gmbench.data", "gmbench.models.gan", "gmbench.models.diffusion", "gmbench.models.reference",
+                    "gmbench.models.vae", "gmbench.metrics")
 
 
 class Registry(Generic[T]):
@@ -77,14 +79,12 @@ def _is_model_class(obj: Any) -> bool:
 
 
 def _is_dataset(obj: Any) -> bool:
-    from gmbench.data import DatasetSpec
-
     return isinstance(obj, DatasetSpec)
 
 
 MODELS: Registry[type] = Registry("model", _is_model_class, "a subclass of gmbench.models.base.GenerativeModel "
                                   "whose Config is a dataclass (@dataclass(frozen=True) with defaults)")
-DATASETS: Registry[Any] = Registry("dataset", _is_dataset, "a gmbench.data.DatasetSpec")
+DATASETS: Registry[Any] = Registry("dataset", _is_dataset, "a gmbench.dataset_spec.DatasetSpec")
 EXTRACTORS: Registry[Callable] = Registry("extractor", callable, "a callable that builds a FeatureExtractor")
 
 
