@@ -23,6 +23,6 @@ def preflight(suite: Suite, data_root: str | None = None) -> None:
         for split in splits:
             load_dataset(dataset, split, data_root)  # cached per process: the jobs reuse what is read here
     for name, metrics in scored.items():
-        extractor = build_extractor(name)  # opens and checks its weights, on the CPU
+        extractor = build_extractor(name, **suite.metrics.options_of(name))  # opens and checks its weights, on the CPU
         for dataset in suite.datasets:
             check_heads(extractor, sorted(metrics), dataset)

@@ -249,7 +249,7 @@ def _curve_point(model: GenerativeModel, job: Job, ctx: JobContext, rec: JobReco
     samples = torch.cat(chunks).cpu()  # [n,C,H,W] uint8
     scores = evaluate(samples, reference=f"{job.dataset}:{ctx.metrics.reference}", extractor=c.extractor,
                       metrics=[c.metric], device=ctx.device, dtype=ctx.metrics.dtype, data_root=ctx.data_root,
-                      seed=job.seed)
+                      seed=job.seed, extractor_options=ctx.metrics.options_of(c.extractor))
     for s in scores:
         rec.add(curve_id(s.metric), s.value, s.unit, s.higher_is_better, extractor=s.extractor,
                 extractor_sha256=s.extractor_sha256, n_samples=s.n_samples, dtype=ctx.metrics.dtype,
@@ -321,7 +321,8 @@ def score(samples: torch.Tensor, job: Job, ctx: JobContext, rec: JobRecorder, va
     names = m.names if variant.metrics is None else variant.metrics
     for extractor in m.extractors if names else ():
         for s in evaluate(samples, reference=f"{job.dataset}:{m.reference}", extractor=extractor, metrics=names,
-                          device=ctx.device, dtype=m.dtype, data_root=ctx.data_root, seed=job.seed, group=team.group):
+                          device=ctx.device, dtype=m.dtype, data_root=ctx.data_root, seed=job.seed,
+                          extractor_options=m.options_of(extractor), group=team.group):
             rec.add(s.metric, s.value, s.unit, s.higher_is_better, variant=variant.name, extractor=s.extractor,
                     extractor_sha256=s.extractor_sha256, n_samples=s.n_samples, dtype=m.dtype)
 

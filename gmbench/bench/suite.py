@@ -48,6 +48,11 @@ class MetricSettings:
     n_samples: int = 2000
     reference: str = "test"  # split of the job's dataset
     dtype: str = "fp32"  # feature-extraction precision
+    # extractor name -> the options its factory is built with (``[metrics.options.NAME]``: weights, resize)
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def options_of(self, extractor: str) -> dict[str, Any]:
+        return self.options.get(extractor, {})
 
     def __post_init__(self):
         if self.n_samples < 2:
@@ -220,6 +225,22 @@ def _parallel(cls, raw: Any, where: str) -> str:
     return raw
 
 
+def _extractor_options(raw: dict, metrics: MetricSettings, entries: list[ModelEntry], where: str) -> dict:
+    """``[metrics.options.NAME]`` tables: each names an extractor the suite uses and options its factory takes."""
+    from gmbench.metrics.features import check_extractor_options
+
+    used = set(metrics.extractors) | {e.curve.extractor for e in entries if e.curve.enabled}
+    for name, options in raw.items():
+        if name not in used:
+            raise GmbenchError(f"{where} [metrics.options.{name}]: the suite uses no extractor {name!r} (it uses "
+                               f"{', '.join(sorted(used))}); name one of those, or remove the table.")
+        try:
+            check_extractor_options(name, _table(options, f"{where} [metrics.options.{name}]"))
+        except GmbenchError as exc:
+            raise GmbenchError(f"{where} [metrics.options.{name}]: {exc}") from None
+    return {name: dict(options) for name, options in raw.items()}
+
+
 def _curve(default: CurveSettings, raw: Any, set_curve: dict, where: str) -> CurveSettings:
     """A model's curve settings: the suite's [curve], then the model's ``curve = {...}``, then ``--set curve.*``;
     ``curve = false`` keeps the model off, ``--set`` included."""
@@ -247,7 +268,9 @@ def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | N
     set_options = dict(given)
     set_budget = set_options.pop("budget", {})  # --set budget.* wins over every budget in the file
     budget = apply_overrides(Budget(), {**_table(raw.get("budget", {}), f"{where} [budget]"), **set_budget}, f"{where} [budget]")
-    metrics = apply_overrides(MetricSettings(), {**_table(raw.get("metrics", {}), f"{where} [metrics]"), **set_options.pop("metrics", {})}, f"{where} [metrics]")
+    metrics_table = dict(_table(raw.get("metrics", {}), f"{where} [metrics]"))
+    extractor_options = _table(metrics_table.pop("options", {}), f"{where} [metrics.options]")
+    metrics = apply_overrides(MetricSettings(), {**metrics_table, **set_options.pop("metrics", {})}, f"{where} [metrics]")
     timing = apply_overrides(TimingSettings(), {**_table(raw.get("timing", {}), f"{where} [timing]"), **set_options.pop("timing", {})}, f"{where} [timing]")
     set_curve = set_options.pop("curve", {})  # --set curve.* wins over [curve] and every model's curve
     set_speed = set_options.pop("speed", {})  # --set speed.* wins over [speed] and every model's speed
@@ -326,6 +349,7 @@ def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | N
             for v in entry.variants:
                 if v.metrics != ():
                     check_metrics(extractor, list(v.metrics or metrics.names), v.n_samples or metrics.n_samples)
+    metrics = dataclasses.replace(metrics, options=_extractor_options(extractor_options, metrics, entries, where))
     for entry in entries:
         c = entry.curve
         if c.targets and not c.enabled:

@@ -71,13 +71,18 @@ def extract(extractor: FeatureExtractor, images: Tensor, batch_size: int = 500,
     return features, (torch.cat(logits).double().cpu() if logits else None)
 
 
-def build_extractor(name: str, device: str | torch.device = "cpu", **options) -> FeatureExtractor:
-    """Build the registered extractor ``name`` on ``device``; unknown options are a GmbenchError."""
+def check_extractor_options(name: str, options: dict) -> None:
+    """Raise a GmbenchError unless the registered extractor ``name`` takes every one of ``options``."""
     factory = EXTRACTORS.get(name)
     try:
-        inspect.signature(factory).bind(device=device, **options)
+        inspect.signature(factory).bind(device="cpu", **options)
     except TypeError:
         valid = [p for p in inspect.signature(factory).parameters if p != "device"]
         raise GmbenchError(f"Extractor {name!r} does not take options {sorted(options)}; "
                            f"its options are: {', '.join(valid) or '(none)'}.") from None
-    return factory(device=resolve_device(device), **options)
+
+
+def build_extractor(name: str, device: str | torch.device = "cpu", **options) -> FeatureExtractor:
+    """Build the registered extractor ``name`` on ``device``; unknown options are a GmbenchError."""
+    check_extractor_options(name, options)
+    return EXTRACTORS.get(name)(device=resolve_device(device), **options)
