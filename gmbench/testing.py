@@ -1,0 +1,144 @@
+"""The contract kit: the checks gmbench's own contract tests run, for plugin authors to call from theirs.
+
+    from gmbench.testing import check_extractor, check_model
+
+    def test_my_model():
+        check_model(MyModel)              # built from MyModel.tiny_config(): keep it seconds-small
+
+    def test_my_extractor():
+        check_extractor(build_my_extractor)
+
+Each check raises AssertionError naming what broke (never a bare assert, so ``python -O`` checks too).
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import re
+from typing import Callable
+
+import torch
+
+N_DATA, BATCH, STEPS, N_SAMPLES = 64, 16, 3, 6
+
+
+def _expect(condition: bool, message: str) -> None:
+    if not condition:
+        raise AssertionError(message)
+
+
+def _generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _fresh(cls, seed: int):
+    torch.manual_seed(seed)  # different initial weights per seed
+    return cls(cls.tiny_config())
+
+
+def check_model(cls) -> None:
+    """The model contract (DESIGN.md, "Contracts") on ``cls.tiny_config()`` and 28x28 grayscale data: detached
+    finite scalar losses, finite parameters, samples in [-1,1] of the right shape drawn from the generator
+    (same seed, same samples), a state_dict round trip that keeps the samples, ``nfe`` following
+    ``sample_steps``, and (trainable models) a ``training_state`` that resumes training exactly."""
+    from gmbench.models.base import GenerativeModel
+
+    _expect(isinstance(cls, type) and issubclass(cls, GenerativeModel), f"{cls!r} is not a GenerativeModel subclass")
+    torch.manual_seed(0)
+    data = torch.rand(N_DATA, 1, 28, 28) * 2 - 1  # [N,1,28,28] in [-1,1]
+    model = _fresh(cls, 0)
+    _expect(isinstance(model.family, str) and bool(model.family), "family must be a non-empty string")
+    _expect(dataclasses.is_dataclass(model.config), "config must be a dataclass instance")
+    model.fit_data(data)
+
+    if cls.trainable:
+        for i in range(STEPS):
+            losses = model.train_step(data[i * BATCH:(i + 1) * BATCH])
+            _expect(isinstance(losses, dict) and bool(losses), "train_step must return a non-empty dict of losses")
+            for name, value in losses.items():
+                _expect(isinstance(value, torch.Tensor) and value.dim() == 0, f"loss {name} is not a scalar tensor")
+                _expect(not value.requires_grad, f"loss {name} is not detached")
+                _expect(bool(torch.isfinite(value)), f"loss {name} = {value}")
+        for name, p in model.named_parameters():
+            _expect(bool(torch.isfinite(p).all()), f"parameter {name} is not finite after training")
+
+    x = model.sample(N_SAMPLES, generator=_generator(1))
+    _expect(x.shape == (N_SAMPLES, 1, 28, 28), f"sample({N_SAMPLES}) gave shape {tuple(x.shape)}")
+    _expect(x.dtype.is_floating_point, f"samples must be floating point, got {x.dtype}")
+    _expect(bool(torch.isfinite(x).all()) and x.min() >= -1 and x.max() <= 1, "samples must be finite, in [-1,1]")
+    _expect(torch.equal(x, model.sample(N_SAMPLES, generator=_generator(1))), "same seed, different samples")
+    _expect(not torch.equal(x, model.sample(N_SAMPLES, generator=_generator(2))), "samples ignore the generator")
+
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    buffer.seek(0)
+    loaded = _fresh(cls, 123)
+    loaded.load_state_dict(torch.load(buffer, weights_only=True))
+    _expect(torch.equal(x, loaded.sample(N_SAMPLES, generator=_generator(1))), "state_dict round trip changed samples")
+
+    _expect(isinstance(model.nfe, int) and model.nfe >= 1, f"nfe must be an int >= 1, got {model.nfe!r}")
+    fields = {f.name for f in dataclasses.fields(cls.Config)}
+    for field in getattr(cls.Config, "sampling_fields", ()):  # sampling settings are read at call time
+        _expect(field in fields, f"sampling field {field!r} is not a Config field")
+    if "sample_steps" in getattr(cls.Config, "sampling_fields", ()):
+        before = model.nfe
+        model.set_sampling(sample_steps=model.config.sample_steps + 1)
+        _expect(model.nfe > before, "nfe must follow sample_steps")
+        _expect(model.sample(2, generator=_generator(1)).shape == (2, 1, 28, 28), "sampling after set_sampling")
+    if cls.trainable:
+        _check_training_state(cls, data)
+
+
+def _train(model, data: torch.Tensor, seed: int) -> None:
+    torch.manual_seed(seed)  # the global stream train_step may draw from (GAN noise, reparameterisation)
+    for i in range(STEPS):
+        model.train_step(data[i * BATCH:(i + 1) * BATCH])
+
+
+def _check_training_state(cls, data: torch.Tensor) -> None:
+    """A model restored from ``training_state`` (through torch.save and torch.load(weights_only=True)) into a
+    fresh one trains on exactly as the original: networks, optimizers, EMA and host counters all round-trip."""
+    model = _fresh(cls, 0)
+    model.fit_data(data)
+    _train(model, data, seed=1)
+    buffer = io.BytesIO()
+    torch.save(model.training_state(), buffer)
+    buffer.seek(0)
+    resumed = _fresh(cls, 123)
+    resumed.fit_data(data)
+    resumed.load_training_state(torch.load(buffer, weights_only=True))
+    for m in (model, resumed):
+        _train(m, data.flip(0), seed=2)
+    expected, got = model.state_dict(), resumed.state_dict()
+    for name, value in expected.items():
+        _expect(torch.equal(value, got[name]), f"{name} differs after training on from a restored training state")
+
+
+def check_extractor(factory: Callable, image_shape: tuple[int, int, int] = (1, 28, 28), **options) -> None:
+    """The extractor contract: ``factory(device="cpu", **options)`` builds a FeatureExtractor with a name, a
+    feature width and a 64-hex-digit weights sha256, whose ``forward`` maps uint8 [N,*image_shape] to finite
+    float features [N,feature_dim] and logits [N,num_classes] (or None without a head), the same for the same
+    images and per image (a batch's rows equal the images' features computed alone, to float tolerance)."""
+    from gmbench.metrics.features import FeatureExtractor
+
+    extractor = factory(device="cpu", **options)
+    _expect(isinstance(extractor, FeatureExtractor), f"the factory built {type(extractor).__name__}, not a FeatureExtractor")
+    _expect(isinstance(extractor.name, str) and bool(extractor.name), "name must be a non-empty string")
+    _expect(isinstance(extractor.feature_dim, int) and extractor.feature_dim >= 1, "feature_dim must be an int >= 1")
+    _expect(bool(re.fullmatch(r"[0-9a-f]{64}", str(extractor.weights_sha256))), "weights_sha256 must be 64 hex digits")
+    _expect(isinstance(extractor.preprocessing_version, str), "preprocessing_version must be a string")
+    images = torch.randint(0, 256, (4, *image_shape), dtype=torch.uint8, generator=_generator(0))  # [4,C,H,W]
+    with torch.no_grad():
+        features, logits = extractor.eval()(images)
+        again, _ = extractor(images)
+        alone, _ = extractor(images[:1])
+    _expect(features.shape == (4, extractor.feature_dim), f"features have shape {tuple(features.shape)}, "
+            f"expected (4, {extractor.feature_dim})")
+    _expect(features.dtype.is_floating_point and bool(torch.isfinite(features).all()), "features must be finite floats")
+    _expect(torch.equal(features, again), "the same images gave different features")
+    _expect(torch.allclose(alone[0], features[0], rtol=1e-4, atol=1e-5), "an image's features depend on its batch")
+    if extractor.num_classes is None:
+        _expect(logits is None, "an extractor without a head (num_classes None) must return logits None")
+    else:
+        _expect(logits is not None and logits.shape == (4, extractor.num_classes),
+                f"logits must have shape (4, {extractor.num_classes})")

@@ -1,0 +1,50 @@
+"""gmbench.testing, the contract kit plugin authors call: it passes the built-in extractors and fails broken
+models and extractors with a message naming what broke."""
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from gmbench.metrics.inception import build_inception_extractor
+from gmbench.metrics.lenet import build_mnist_lenet
+from gmbench.models.gan import GANMLP
+from gmbench.testing import check_extractor, check_model
+
+SHARED_WEIGHTS = Path(__file__).resolve().parents[2] / "shared" / "weights" / "fid-inception-2015-12-05.torchscript.pt"
+
+
+def test_the_builtin_extractors_keep_the_contract():
+    check_extractor(build_mnist_lenet)
+    weights = Path(os.environ.get("GMBENCH_INCEPTION_WEIGHTS") or SHARED_WEIGHTS)
+    if weights.is_file():  # ~6 GFLOP per image: 9 images
+        check_extractor(build_inception_extractor, weights=str(weights))
+
+
+class IgnoresTheGenerator(GANMLP):
+    @torch.no_grad()
+    def sample(self, n, generator=None):
+        return super().sample(n)  # draws from the global stream: seeds do not reproduce samples
+
+
+class LeaksTheGraph(GANMLP):
+    def train_step(self, x):
+        losses = super().train_step(x)
+        return {**losses, "penalty": self.generator(self.randn(2, self.config.z_dim)).mean()}  # not detached
+
+
+@pytest.mark.parametrize("cls, message", [(IgnoresTheGenerator, "same seed, different samples"),
+                                          (LeaksTheGraph, "loss penalty is not detached")])
+def test_check_model_names_what_a_broken_model_breaks(cls, message):
+    with pytest.raises(AssertionError, match=message):
+        check_model(cls)
+
+
+def test_check_extractor_names_what_a_broken_extractor_breaks():
+    def wrong_width(device="cpu"):
+        extractor = build_mnist_lenet(device)
+        extractor.feature_dim = 64  # the network gives 128
+        return extractor
+
+    with pytest.raises(AssertionError, match=r"features have shape \(4, 128\), expected \(4, 64\)"):
+        check_extractor(wrong_width)
