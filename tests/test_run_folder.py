@@ -231,3 +231,16 @@ def test_interrupt_message_starts_on_its_own_line(tmp_path):
     text = log.read_text()
     assert re.search(r"(^|[\r\n])gmbench: interrupted; finished jobs are saved", text), text[-300:]
     assert not (out / ".gmbench.lock").exists()
+
+
+@needs_mnist
+def test_resume_of_a_run_from_before_speed_and_extractor_options_reads_them_as_none(run, capsys):
+    """Manifests written before the speed options and [metrics.options] existed lack those keys; such a run
+    ran every job the plain way with default extractors, so --resume takes it as it is."""
+    manifest = _manifest(run)
+    del manifest["settings"]["metrics"]["options"]
+    for job in manifest["jobs"].values():
+        del job["speed"]
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["run", "smoke", "--out", str(run), "--resume", "--set", "budget.steps=6"]) == 0
+    assert "already done, skipped" in capsys.readouterr().out
