@@ -16,9 +16,11 @@ from gmbench.errors import GmbenchError
 
 
 def cmd_list(args) -> int:
+    from gmbench.bench.suite import builtin_suites
     from gmbench.registry import DATASETS, EXTRACTORS, MODELS, PLUGIN_FAILURES
 
     listing = {
+        "suites": builtin_suites(),
         "models": [{"name": n, "family": MODELS.get(n).family} for n in MODELS.names()],
         "datasets": DATASETS.names(),
         "extractors": EXTRACTORS.names(),
@@ -27,6 +29,7 @@ def cmd_list(args) -> int:
     if args.json:
         print(json.dumps(listing, indent=2))
         return 0
+    print("suites:\n  " + "\n  ".join(listing["suites"]))
     print("models:")
     for m in listing["models"]:
         print(f"  {m['name']:<16} {m['family']}")
@@ -55,14 +58,14 @@ def cmd_run(args) -> int:
     """Exit 0 when every job is done or diverged (a measured outcome), 1 when any job failed."""
     from gmbench.bench.distributed import team
     from gmbench.bench.session import read_manifest, run_folder, run_suite
-    from gmbench.bench.suite import load_suite, resolve_suite_path
+    from gmbench.bench.suite import load_suite, suite_name
     from gmbench.config import parse_set_options
 
     if not args.checkpoint_every >= 0:
         raise GmbenchError(f"--checkpoint-every {args.checkpoint_every:g}: expected seconds >= 0 (0: no training "
                            "checkpoints).")
     resume = args.resume or args.extend
-    name = resolve_suite_path(args.suite).stem
+    name = suite_name(args.suite)
     run_dir = run_folder(name, args.out, resume)
     kept = read_manifest(run_dir) if resume else {}  # --resume: what the command line leaves out is the run's
     if kept.get("suite") != name:
@@ -230,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("list", help="registered models, datasets and extractors")
+    p = sub.add_parser("list", help="built-in suites, registered models, datasets and extractors")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_list)
 

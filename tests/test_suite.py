@@ -1,7 +1,7 @@
 """Suite loading: every mistake is caught when the suite is read, before any training."""
 import pytest
 
-from gmbench.bench.suite import Budget, load_suite, parse_suite, resolve_suite_path
+from gmbench.bench.suite import Budget, builtin_suites, load_suite, parse_suite, resolve_suite_path, suite_name
 from gmbench.errors import GmbenchError
 
 BASE = """
@@ -113,6 +113,9 @@ def test_reference_models_need_no_budget():
 
 
 def test_suite_path_resolution(tmp_path):
-    assert resolve_suite_path("smoke").name == "smoke.toml"
+    assert builtin_suites() == ["quick", "smoke", "standard"]
+    assert resolve_suite_path("smoke").name == "smoke.toml" and suite_name("smoke") == "smoke"
+    (tmp_path / "mine.toml").write_text(resolve_suite_path("smoke").read_text())
+    assert suite_name(str(tmp_path / "mine.toml")) == "mine" and load_suite(str(tmp_path / "mine.toml")).name == "mine"
     with pytest.raises(GmbenchError, match="does not exist"):
         resolve_suite_path(str(tmp_path / "x.toml"))

@@ -48,7 +48,7 @@ from gmbench.io import remove_stale_temporaries, write_json
 from gmbench.report.records import MANIFEST_FILE, RECORDS_FILE, to_frame, write_records
 
 FINISHED = ("done", "diverged")  # statuses --resume keeps; failed jobs run again
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[2]  # the source checkout, when gmbench runs from one
 DEFAULT_RESULTS = Path("results") / "runs"
 
 
@@ -57,15 +57,18 @@ def utc_now() -> datetime:
 
 
 def git_commit() -> str | None:
+    """The checkout's commit, "-dirty" when tracked files changed; None when git is missing or gmbench does not
+    run from its own checkout (an installed wheel: the folders above site-packages may be another project's repo)."""
     try:
-        out = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        out = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--show-toplevel", "HEAD"],
+                             capture_output=True, text=True, timeout=5)
+        if out.returncode != 0 or Path(out.stdout.splitlines()[0]).resolve() != REPO_ROOT:
+            return None
         dirty = subprocess.run(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
                                capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    if out.returncode != 0:
-        return None
-    return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    return out.stdout.splitlines()[1] + ("-dirty" if dirty.stdout.strip() else "")
 
 
 def cpu_model() -> str:

@@ -4,7 +4,8 @@ A suite expands to jobs, one per (model, dataset, seed). Everything that needs n
 when the suite is loaded (names, config keys, types and ranges, metric names, reference split, dtype,
 batch size against the training set, repeated seeds or datasets), so a typo fails in a second, not
 after an hour of training; bench/preflight.py opens the data and weights files before the first job.
-See benchmarks/suites/*.toml for the format.
+The built-in suites ship in the package (gmbench/suites/*.toml, read through importlib.resources so a wheel
+or zip install has them too); see them for the format.
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import dataclasses
 import math
 import tomllib
 from dataclasses import dataclass, field
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +23,7 @@ from gmbench.config import apply_overrides
 from gmbench.errors import GmbenchError
 from gmbench.registry import DATASETS, MODELS
 
-SUITES_DIR = Path(__file__).resolve().parents[2] / "benchmarks" / "suites"
+BUILTIN_SUITES = files("gmbench") / "suites"  # a folder, or a folder inside a zip
 _TOP_KEYS = {"description", "datasets", "seeds", "budget", "metrics", "timing", "curve", "speed", "models"}
 _MODEL_KEYS = {"budget", "variants", "curve", "speed", "parallel"}
 PARALLEL_MODES = ("", "ddp")  # a model's ``parallel``: one process per job, or data-parallel over torchrun's ranks
@@ -161,17 +164,28 @@ class Suite:
         return out
 
 
-def resolve_suite_path(name_or_path: str) -> Path:
+def builtin_suites() -> list[str]:
+    """Names of the suites shipped in the package (``gmbench run NAME``)."""
+    return sorted(p.name.removesuffix(".toml") for p in BUILTIN_SUITES.iterdir() if p.name.endswith(".toml"))
+
+
+def resolve_suite_path(name_or_path: str) -> Path | Traversable:
+    """A suite file: ``name_or_path`` when it is a .toml path or an existing file, else the built-in suite of that name."""
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.exists():
         if not path.is_file():
             raise GmbenchError(f"Suite file {path} does not exist.")
         return path
-    builtin = SUITES_DIR / f"{name_or_path}.toml"
+    builtin = BUILTIN_SUITES / f"{name_or_path}.toml"
     if not builtin.is_file():
-        known = sorted(p.stem for p in SUITES_DIR.glob("*.toml"))
-        raise GmbenchError(f"Unknown suite {name_or_path!r}: built-in suites are {', '.join(known)}; or pass a path to a .toml file.")
+        raise GmbenchError(f"Unknown suite {name_or_path!r}: built-in suites are {', '.join(builtin_suites())}; "
+                           "or pass a path to a .toml file.")
     return builtin
+
+
+def suite_name(name_or_path: str) -> str:
+    """The suite's name: its file name without the extension (smoke, quick, mine for mine.toml)."""
+    return Path(resolve_suite_path(name_or_path).name).stem
 
 
 def _table(value: Any, where: str) -> dict:
@@ -365,5 +379,4 @@ def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | N
 
 
 def load_suite(name_or_path: str, **kwargs) -> Suite:
-    path = resolve_suite_path(name_or_path)
-    return parse_suite(path.read_text(), path.stem, **kwargs)
+    return parse_suite(resolve_suite_path(name_or_path).read_text(), suite_name(name_or_path), **kwargs)
