@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from gmbench.bench.suite import SUITES_DIR, parse_suite
+from gmbench.bench.suite import BUILTIN_SUITES, parse_suite
 from gmbench.cli import main
 from gmbench.errors import GmbenchError
 from gmbench.metrics.lenet import SHIPPED_WEIGHTS
@@ -40,7 +40,7 @@ def test_a_run_builds_the_extractor_with_the_suites_options_and_records_them(tmp
     torch.save({k: v * 1.01 if v.is_floating_point() else v for k, v in state.items()}, weights)
     weights.with_suffix(".json").write_text(json.dumps({"sha256": file_sha256(weights)}))
     suite = tmp_path / "opts.toml"
-    text = (SUITES_DIR / "smoke.toml").read_text()
+    text = (BUILTIN_SUITES / "smoke.toml").read_text()
     suite.write_text(text.replace('reference = "test"', f'reference = "test"\n\n[metrics.options.mnist-lenet]\nweights = "{weights}"'))
     out = tmp_path / "run"
     assert main(["run", str(suite), "--out", str(out), "--quiet", "--set", "budget.steps=2", "--device", "cpu"]) == 0
