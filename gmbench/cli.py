@@ -21,9 +21,9 @@ def cmd_list(args) -> int:
 
     listing = {
         "suites": builtin_suites(),
-        "models": [{"name": n, "family": MODELS.get(n).family} for n in MODELS.names()],
-        "datasets": DATASETS.names(),
-        "extractors": EXTRACTORS.names(),
+        "models": [{"name": n, "family": MODELS.get(n).family, "source": MODELS.source(n)} for n in MODELS.names()],
+        "datasets": [{"name": n, "source": DATASETS.source(n)} for n in DATASETS.names()],
+        "extractors": [{"name": n, "source": EXTRACTORS.source(n)} for n in EXTRACTORS.names()],
         "plugin_failures": [{"name": f.name, "error": f.error} for f in PLUGIN_FAILURES],
     }
     if args.json:
@@ -32,9 +32,9 @@ def cmd_list(args) -> int:
     print("suites:\n  " + "\n  ".join(listing["suites"]))
     print("models:")
     for m in listing["models"]:
-        print(f"  {m['name']:<16} {m['family']}")
-    print("datasets:\n  " + "\n  ".join(listing["datasets"]))
-    print("extractors:\n  " + ("\n  ".join(listing["extractors"]) or "(none)"))
+        print(f"  {m['name']:<16} {m['family']:<10} {m['source']}")
+    for kind in ("datasets", "extractors"):
+        print(f"{kind}:\n  " + ("\n  ".join(f"{x['name']:<16} {x['source']}" for x in listing[kind]) or "(none)"))
     for f in listing["plugin_failures"]:
         print(f"plugin {f['name']!r} failed to load: {f['error']}", file=sys.stderr)
     return 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
+import sys
 import warnings
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -22,6 +23,8 @@ from gmbench.errors import GmbenchError
 
 T = TypeVar("T")
 PLUGIN_GROUP = "gmbench.plugins"
+BUILTIN = "built-in"
+_loading: list[str] = []  # the distribution whose plugin entry point is being loaded, if any
 _BUILTIN_MODULES = ("gmbench.data", "gmbench.models.gan", "gmbench.models.diffusion", "gmbench.models.reference",
                     "gmbench.models.vae", "gmbench.metrics")
 
@@ -34,6 +37,7 @@ class Registry(Generic[T]):
         self._check = check
         self._expected = expected
         self._items: dict[str, T] = {}
+        self._sources: dict[str, str] = {}
 
     def register(self, name: str, obj: T) -> T:
         if not isinstance(name, str) or not name or any(c.isspace() for c in name) or "/" in name or "\\" in name:
@@ -46,10 +50,17 @@ class Registry(Generic[T]):
         if not self._check(obj):
             raise GmbenchError(f"Cannot register {self.kind} {name!r}: expected {self._expected}, got {obj!r}.")
         self._items[name] = obj
+        self._sources[name] = _registering_source()
         return obj
 
     def unregister(self, name: str) -> None:
         self._items.pop(name, None)
+        self._sources.pop(name, None)
+
+    def source(self, name: str) -> str:
+        """Where ``name`` came from: "built-in", a plugin's distribution name, or the package that registered it."""
+        self.get(name)
+        return self._sources[name]
 
     def get(self, name: str) -> T:
         ensure_loaded()
@@ -67,6 +78,18 @@ class Registry(Generic[T]):
     def __contains__(self, name: str) -> bool:
         ensure_loaded()
         return name in self._items
+
+
+def _registering_source() -> str:
+    """Who is registering: the plugin distribution being loaded, else gmbench itself ("built-in") or the
+    top-level package of the code that called ``register``."""
+    if _loading:
+        return _loading[-1]
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back
+    package = (frame.f_globals.get("__name__") or "?").partition(".")[0] if frame else "?"
+    return BUILTIN if package == "gmbench" else package
 
 
 def _is_model_class(obj: Any) -> bool:
@@ -126,12 +149,15 @@ def load_plugins() -> list[PluginFailure]:
     """
     failures = []
     for ep in entry_points(group=PLUGIN_GROUP):
+        _loading.append(ep.dist.name if ep.dist else ep.value.partition(":")[0])
         try:
             ep.load()()
         except (Exception, SystemExit) as exc:  # a broken plugin must not stop the others, nor gmbench
             failure = PluginFailure(ep.name, f"{type(exc).__name__}: {exc}")
             failures.append(failure)
             warnings.warn(f"gmbench plugin {ep.name!r} ({ep.value}) failed to load: {failure.error}", stacklevel=2)
+        finally:
+            _loading.pop()
     PLUGIN_FAILURES.extend(failures)
     return failures
 

@@ -95,9 +95,21 @@ def test_list_json_shows_plugin_model(installed_plugin, capsys):
         registry.load_plugins()
     assert main(["list", "--json"]) == 0
     listing = json.loads(capsys.readouterr().out)
-    assert {"name": "test-noise", "family": "other"} in listing["models"]
-    assert {"name": "dcgan", "family": "gan"} in listing["models"]
-    assert "mnist" in listing["datasets"]
+    assert {"name": "test-noise", "family": "other", "source": "noise_plugin"} in listing["models"]  # its distribution
+    assert {"name": "dcgan", "family": "gan", "source": "built-in"} in listing["models"]
+    assert {"name": "mnist", "source": "built-in"} in listing["datasets"]
+    assert {"name": "mnist-lenet", "source": "built-in"} in listing["extractors"]
+
+
+def test_a_thing_registered_by_code_outside_gmbench_names_its_package():
+    """Outside an entry point (a notebook, a test), the source is the registering code's top-level package."""
+    from gmbench.models.gan import GANMLP
+
+    registry.register_model("directly-registered", type("Direct", (GANMLP,), {}))
+    try:
+        assert MODELS.source("directly-registered") == "tests" and MODELS.source("dcgan") == registry.BUILTIN
+    finally:
+        MODELS.unregister("directly-registered")
 
 
 @pytest.fixture
