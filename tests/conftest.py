@@ -14,6 +14,7 @@ import pytest
 import torch
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+SHARED_INCEPTION = SHARED_DATA.parent / "weights" / "fid-inception-2015-12-05.torchscript.pt"
 
 if not os.environ.get("GMBENCH_DATA_ROOT") and (SHARED_DATA / "MNIST" / "raw").is_dir():
     os.environ["GMBENCH_DATA_ROOT"] = str(SHARED_DATA)
@@ -68,3 +69,8 @@ def install_plugin(tmp_path, monkeypatch):
     yield install
     for module in installed:
         sys.modules.pop(module, None)
+
+
+def inception_weights_path() -> Path:
+    """The Inception weights the tests use: $GMBENCH_INCEPTION_WEIGHTS, else ../shared's (may not exist)."""
+    return Path(os.environ.get("GMBENCH_INCEPTION_WEIGHTS") or SHARED_INCEPTION)

@@ -1,8 +1,5 @@
 """gmbench.testing, the contract kit plugin authors call: it passes the built-in extractors and fails broken
 models and extractors with a message naming what broke."""
-import os
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -10,13 +7,12 @@ from gmbench.metrics.inception import build_inception_extractor
 from gmbench.metrics.lenet import build_mnist_lenet
 from gmbench.models.gan import GANMLP
 from gmbench.testing import check_extractor, check_model
-
-SHARED_WEIGHTS = Path(__file__).resolve().parents[2] / "shared" / "weights" / "fid-inception-2015-12-05.torchscript.pt"
+from tests.conftest import inception_weights_path
 
 
 def test_the_builtin_extractors_keep_the_contract():
     check_extractor(build_mnist_lenet)
-    weights = Path(os.environ.get("GMBENCH_INCEPTION_WEIGHTS") or SHARED_WEIGHTS)
+    weights = inception_weights_path()
     if weights.is_file():  # ~6 GFLOP per image: 9 images
         check_extractor(build_inception_extractor, weights=str(weights))
 

@@ -5,8 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from gmbench.metrics import inception_weights
-from tests.conftest import requires_mnist
+from tests.conftest import inception_weights_path, requires_mnist
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS = ["smoke", "timing", "fast-paths", "inception", "standard"]
@@ -14,8 +13,7 @@ STEPS = ["smoke", "timing", "fast-paths", "inception", "standard"]
 
 @requires_mnist
 def test_gpu_check_runs_every_step_on_the_cpu_and_writes_its_summary(tmp_path):
-    weights = Path(os.environ.get(inception_weights.ENV_WEIGHTS) or REPO.parent / "shared" / "weights" /
-                   "fid-inception-2015-12-05.torchscript.pt")
+    weights = inception_weights_path()
     if not weights.is_file():
         pytest.skip(f"Inception weights not found at {weights}")
     out = tmp_path / "check"

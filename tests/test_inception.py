@@ -6,7 +6,6 @@ without the weights file (shared/weights or $GMBENCH_INCEPTION_WEIGHTS).
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -20,9 +19,7 @@ from gmbench.metrics.inception import InceptionV3TFExtractor, build_inception_ex
 from gmbench.metrics.resize import resize_bilinear
 from gmbench.metrics.weights_file import file_sha256
 from gmbench.registry import EXTRACTORS
-from tests.conftest import requires_mnist
-
-SHARED_WEIGHTS = Path(__file__).resolve().parents[1].parent / "shared" / "weights" / "fid-inception-2015-12-05.torchscript.pt"
+from tests.conftest import inception_weights_path, requires_mnist
 
 # 3x3 -> 5x5, TF1 legacy: source coordinate = dst * 3/5 = 0, .6, 1.2, 1.8, 2.4 (the last clamps to pixel 2).
 IMAGE_3X3 = [[0, 90, 30], [60, 0, 120], [30, 60, 0]]
@@ -37,7 +34,7 @@ TF1_5X5_BY_HAND = [
 
 @pytest.fixture(scope="module")
 def weights_path() -> Path:
-    path = Path(os.environ.get(inception_weights.ENV_WEIGHTS) or SHARED_WEIGHTS)
+    path = inception_weights_path()
     if not path.is_file():
         pytest.skip(f"Inception weights not found at {path} (set {inception_weights.ENV_WEIGHTS})")
     return path

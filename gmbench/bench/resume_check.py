@@ -12,9 +12,8 @@ from pathlib import Path
 
 from gmbench.bench.speed import SpeedSettings
 from gmbench.bench.suite import Suite
-from gmbench.config import apply_overrides, config_to_dict
+from gmbench.config import config_to_dict
 from gmbench.errors import GmbenchError
-from gmbench.registry import MODELS
 from gmbench.report.records import MANIFEST_FILE
 
 
@@ -22,7 +21,7 @@ def resolved_jobs(suite: Suite) -> dict:
     """What each job of ``suite`` will do: the effective configuration that --resume compares."""
     jobs = {job.job_id: {
         "model": job.model.name, "dataset": job.dataset, "seed": job.seed,
-        "config": config_to_dict(apply_overrides(MODELS.get(job.model.name).Config(), job.model.overrides)),
+        "config": config_to_dict(job.config()),
         "budget": config_to_dict(job.model.budget), "curve": config_to_dict(job.model.curve),
         "variants": [dataclasses.asdict(v) for v in job.model.variants], "speed": config_to_dict(job.model.speed),
         **({"parallel": job.model.parallel} if job.model.parallel else {}),  # absent from older manifests

@@ -341,15 +341,8 @@ def save_grid(samples: torch.Tensor, job: Job, ctx: JobContext, variant: Variant
         save_image(samples[:64].float() / 255.0, tmp, nrow=8, padding=2, format="png")
 
 
-def job_config(job: Job):
-    """The job's model config: the model's defaults with the job's overrides."""
-    from gmbench.config import apply_overrides
-
-    return apply_overrides(MODELS.get(job.model.name).Config(), job.model.overrides, where=f"model {job.model.name}")
-
-
 def build_model(job: Job, device: torch.device) -> GenerativeModel:
-    return MODELS.get(job.model.name)(job_config(job), image_shape=DATASETS.get(job.dataset).image_shape).to(device)
+    return MODELS.get(job.model.name)(job.config(), image_shape=DATASETS.get(job.dataset).image_shape).to(device)
 
 
 def run_job(job: Job, ctx: JobContext, team: Alone = Alone()) -> dict:

@@ -41,7 +41,7 @@ from gmbench.bench.distributed import Solo, here
 from gmbench.bench.preflight import preflight
 from gmbench.bench.resume_check import check_resumable, resolved_jobs
 from gmbench.bench.run_lock import folder_guard
-from gmbench.bench.runner import JobContext, job_config, model_dtype, run_job
+from gmbench.bench.runner import JobContext, model_dtype, run_job
 from gmbench.bench.suite import Suite
 from gmbench.errors import GmbenchError
 from gmbench.io import remove_stale_temporaries, write_json
@@ -297,7 +297,7 @@ def _start_manifest(run_dir: Path, suite: Suite, resume: bool, extend: bool, dat
 
 def dtypes_in_use(suite: Suite) -> list[str]:
     """The precisions the suite's jobs train and sample in ("bf16", "fp32"): the peaks a run measures."""
-    return sorted({model_dtype(job_config(job)) for job in suite.jobs()})
+    return sorted({model_dtype(job.config()) for job in suite.jobs()})
 
 
 def _finish_manifest(run_dir: Path, team: Solo) -> None:

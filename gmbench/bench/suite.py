@@ -136,6 +136,10 @@ class Job:
     def job_id(self) -> str:
         return f"{self.model.name}-{self.dataset}-s{self.seed}"
 
+    def config(self):
+        """The job's model config: the model's defaults with the job's overrides."""
+        return apply_overrides(MODELS.get(self.model.name).Config(), self.model.overrides, where=f"model {self.model.name}")
+
 
 @dataclass(frozen=True)
 class Suite:
