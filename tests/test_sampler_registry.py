@@ -124,6 +124,11 @@ def test_a_sampler_the_model_cannot_run_is_refused_when_the_suite_loads(table, m
         parse_suite(SUITE.format(table), "t")
 
 
+def test_variants_are_checked_as_the_runner_sets_them_on_the_entrys_config_one_after_the_other():
+    parse_suite(SUITE.format(f'sampler = "{NAME}"\nvariants = [{{ name = "a", sampler_options = {{ order = 1 }} }}]'), "t")
+    parse_suite(SUITE.format(f'variants = [{{ name = "a", sampler = "{NAME}" }}, {{ name = "b", sampler_options = {{ order = 1 }} }}]'), "t")
+
+
 def test_sampler_options_from_the_command_line_are_coerced_to_the_options_types():
     suite = parse_suite(SUITE.format(""), "t", set_options={"ddpm": {"sampler": NAME, "sampler_options": "order=1"}})
     model = DDPM(suite.jobs()[0].config())
@@ -175,3 +180,16 @@ def test_list_shows_samplers_with_kind_and_source(capsys):
     text = capsys.readouterr().out
     assert re.search(rf"samplers:\n(  .*\n)*  {re.escape(NAME)} +eps +tests\n", text)
     assert text.index("models:") < text.index("samplers:") < text.index("datasets:")
+
+
+def test_register_sampler_takes_an_instance_or_decorates_a_class_and_refuses_anything_else():
+    @register_sampler("test-decorated")
+    class Decorated(DPMSolverPP2M):
+        pass
+
+    try:
+        assert isinstance(Decorated, type) and type(SAMPLERS.get("test-decorated")) is Decorated
+        with pytest.raises(GmbenchError, match="expected an instance of a gmbench.samplers.base.Sampler subclass"):
+            register_sampler("test-function", lambda denoiser, x, steps: x)
+    finally:
+        SAMPLERS.unregister("test-decorated")
