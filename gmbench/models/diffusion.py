@@ -219,7 +219,8 @@ class UNetTrainingConfig:
         if named:
             raise ValueError(f"sampler_options name {', '.join(named)}, which the config sets as its own field; "
                              f"set {named[0]} = ... instead")
-        sampler.options(self.sampler_options)
+        options = sampler.options(self.sampler_options)  # kept as the sampler's types: --set's "2" is TOML's 2
+        object.__setattr__(self, "sampler_options", {k: options[k] for k in self.sampler_options})
 
     sampling_fields = ("sampler", "sampler_options", "sample_steps")
     denoiser_kind: ClassVar[str]
@@ -250,8 +251,8 @@ class DDPMConfig(UNetTrainingConfig):
 class DDPM(UNetDiffusion):
     """DDPM (Ho et al. 2020): epsilon prediction with the simple loss ||eps - eps_theta(x_t, t)||^2,
     linear beta schedule 1e-4..0.02, T = 1000, EMA weights for sampling. Samplers on the same
-    weights: ancestral "ddpm" and deterministic "ddim" (Song et al. 2021, eta = 0), each with
-    ``sample_steps`` evenly spaced timesteps; nfe = sample_steps.
+    weights: any registered eps sampler, built in ancestral "ddpm" and deterministic "ddim" (Song et
+    al. 2021, eta = 0), each with ``sample_steps`` evenly spaced timesteps; nfe = sample_steps.
 
     Defaults differ from the paper for short CPU runs: a 0.38 M-parameter U-Net (2x2 pixel-unshuffle
     stem, widths 32/64 at 14x14 and 7x7, no attention) instead of 35.7 M, lr 2e-3 instead of 2e-4,
@@ -315,9 +316,9 @@ class FlowMatching(UNetDiffusion):
     (0.38 M parameters, lr 2e-3); ``noise_sampling="logit-normal"`` draws t = sigmoid(N(0,1))
     (Esser et al. 2024) instead of U[0,1], and "mixed" replaces ``uniform_fraction`` of those draws
     by U[0,1] ones, so that t near 0, where every sampler takes its first step, is trained (quick
-    suite, 3,250 steps: Euler-20 fid 130 against 120 for pure logit-normal). Samplers: "euler" (nfe
-    = sample_steps) and "heun" (nfe = 2 * sample_steps: the corrector's evaluation at t+h cannot be
-    reused at the next step because the state moved); default Euler, 50 steps.
+    suite, 3,250 steps: Euler-20 fid 130 against 120 for pure logit-normal). Samplers: any registered
+    velocity sampler, built in "euler" (nfe = sample_steps) and "heun" (nfe = 2 * sample_steps);
+    default Euler, 50 steps.
     """
 
     Config = FlowMatchingConfig
