@@ -113,8 +113,8 @@ def test_plugin_sampler_runs_as_a_suite_variant_on_the_builtin_ddpm(tmp_path):
     ('sampler = "heun"', r"sampler 'heun' needs a velocity field .*but this model exposes an eps denoiser .*the samplers "
                          r"that run it: ddim, ddpm, dpm-solver\+\+2m\."),
     ('variants = [{ sampler = "euler" }]', r"variant 'sampler=euler': sampler 'euler' needs a velocity field"),
-    (f'variants = [{{ sampler = "{NAME}", sampler_options = {{ ordr = 2 }} }}]', r"DPMSolverPP2M has no option 'ordr'; "
-                                                                                r"its options are order\."),
+    (f'variants = [{{ sampler = "{NAME}", sampler_options = {{ ordr = 2 }} }}]', r"sampler_options of sampler 'dpm-solver\+\+2m': "
+                                                                                r"no option 'ordr'; the sampler's options are order\."),
     ('sampler_options = { clip_sample = false }', r"sampler_options name clip_sample, which the config sets as its own "
                                                   r"field; set clip_sample = \.\.\. instead"),
     (f'sampler = "{NAME}"\nsampler_options = {{ order = "two" }}', r"order='two' has the wrong type; expected int"),

@@ -219,7 +219,7 @@ class UNetTrainingConfig:
         if named:
             raise ValueError(f"sampler_options name {', '.join(named)}, which the config sets as its own field; "
                              f"set {named[0]} = ... instead")
-        options = sampler.options(self.sampler_options)  # kept as the sampler's types: --set's "2" is TOML's 2
+        options = sampler.options(self.sampler_options, f"sampler_options of sampler {self.sampler!r}")  # kept as the sampler's types: --set's "2" is TOML's 2
         object.__setattr__(self, "sampler_options", {k: options[k] for k in self.sampler_options})
 
     sampling_fields = ("sampler", "sampler_options", "sample_steps")

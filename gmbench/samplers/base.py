@@ -68,8 +68,8 @@ class Sampler:
         """``defaults`` updated by ``given``, each coerced to its default's type; unknown names raise GmbenchError."""
         unknown = sorted(set(given) - set(self.defaults))
         if unknown:
-            raise GmbenchError(f"{where}: {type(self).__name__} has no option {', '.join(map(repr, unknown))}; "
-                               f"its options are {', '.join(sorted(self.defaults)) or '(none)'}.")
+            raise GmbenchError(f"{where}: no option {', '.join(map(repr, unknown))}; the sampler's options are "
+                               f"{', '.join(sorted(self.defaults)) or '(none)'}.")
         return {**self.defaults, **{k: coerce(k, v, type(self.defaults[k]), where) for k, v in given.items()}}
 
 
