@@ -17,11 +17,12 @@ from gmbench.errors import GmbenchError
 
 def cmd_list(args) -> int:
     from gmbench.bench.suite import builtin_suites
-    from gmbench.registry import DATASETS, EXTRACTORS, MODELS, PLUGIN_FAILURES
+    from gmbench.registry import DATASETS, EXTRACTORS, MODELS, PLUGIN_FAILURES, SAMPLERS
 
     listing = {
         "suites": builtin_suites(),
         "models": [{"name": n, "family": MODELS.get(n).family, "source": MODELS.source(n)} for n in MODELS.names()],
+        "samplers": [{"name": n, "kind": SAMPLERS.get(n).kind, "source": SAMPLERS.source(n)} for n in SAMPLERS.names()],
         "datasets": [{"name": n, "source": DATASETS.source(n)} for n in DATASETS.names()],
         "extractors": [{"name": n, "source": EXTRACTORS.source(n)} for n in EXTRACTORS.names()],
         "plugin_failures": [{"name": f.name, "error": f.error} for f in PLUGIN_FAILURES],
@@ -33,6 +34,9 @@ def cmd_list(args) -> int:
     print("models:")
     for m in listing["models"]:
         print(f"  {m['name']:<16} {m['family']:<10} {m['source']}")
+    print("samplers:")
+    for m in listing["samplers"]:
+        print(f"  {m['name']:<16} {m['kind']:<10} {m['source']}")
     for kind in ("datasets", "extractors"):
         print(f"{kind}:\n  " + ("\n  ".join(f"{x['name']:<16} {x['source']}" for x in listing[kind]) or "(none)"))
     for f in listing["plugin_failures"]:

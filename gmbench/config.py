@@ -17,7 +17,7 @@ def _field_types(config_cls: type) -> dict[str, Any]:
     return {f.name: hints[f.name] for f in dataclasses.fields(config_cls)}
 
 
-def _coerce(key: str, value: Any, annotation: Any, where: str) -> Any:
+def coerce(key: str, value: Any, annotation: Any, where: str) -> Any:
     """Return ``value`` as ``annotation`` or raise a GmbenchError naming the key."""
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
@@ -29,7 +29,7 @@ def _coerce(key: str, value: Any, annotation: Any, where: str) -> Any:
             if arg is type(None):
                 continue
             try:
-                return _coerce(key, value, arg, where)
+                return coerce(key, value, arg, where)
             except GmbenchError:
                 continue
         raise GmbenchError(f"{where}: {key}={value!r} is not a valid {annotation}.")
@@ -37,12 +37,17 @@ def _coerce(key: str, value: Any, annotation: Any, where: str) -> Any:
         if value in args:
             return value
         raise GmbenchError(f"{where}: {key}={value!r} must be one of {', '.join(map(repr, args))}.")
+    if origin is dict:
+        items = dict(_pairs(key, value, where)) if isinstance(value, str) else value
+        if not isinstance(items, dict):
+            raise GmbenchError(f"{where}: {key}={value!r} must be a table, e.g. {{ order = 2 }}.")
+        return {str(k): coerce(key, v, args[1] if args else Any, where) for k, v in items.items()}
     if origin in (tuple, list):
         items = (value.split(",") if value.strip() else []) if isinstance(value, str) else value  # "" -> empty
         if not isinstance(items, (list, tuple)):
             raise GmbenchError(f"{where}: {key}={value!r} must be a list.")
         item_type = args[0] if args else Any
-        coerced = [_coerce(key, v.strip() if isinstance(v, str) else v, item_type, where) for v in items]
+        coerced = [coerce(key, v.strip() if isinstance(v, str) else v, item_type, where) for v in items]
         return tuple(coerced) if origin is tuple else coerced
     if annotation is Any:
         return value
@@ -75,6 +80,14 @@ def _coerce(key: str, value: Any, annotation: Any, where: str) -> Any:
     )
 
 
+def _pairs(key: str, text: str, where: str) -> list[tuple[str, str]]:
+    """``"order=2,eta=0"`` (a table written on the command line) -> [("order", "2"), ("eta", "0")]."""
+    items = [item.partition("=") for item in text.split(",") if item.strip()]
+    if not all(sep and name.strip() for name, sep, _ in items):
+        raise GmbenchError(f"{where}: {key}={text!r} must be NAME=VALUE pairs separated by commas, e.g. order=2.")
+    return [(name.strip(), value.strip()) for name, _, value in items]
+
+
 def apply_overrides(config: Any, overrides: dict[str, Any], where: str = "config", allowed: set[str] | None = None) -> Any:
     """Return ``config`` with ``overrides`` applied after checking each key and type.
 
@@ -86,10 +99,10 @@ def apply_overrides(config: Any, overrides: dict[str, Any], where: str = "config
     for key, value in overrides.items():
         if key not in valid:
             raise GmbenchError(f"{where}: unknown key {key!r}. Valid keys: {', '.join(sorted(valid)) or '(none)'}.")
-        changes[key] = _coerce(key, value, types[key], where)
+        changes[key] = coerce(key, value, types[key], where)
     try:
         return dataclasses.replace(config, **changes)
-    except (ValueError, TypeError) as exc:  # __post_init__ validation in the Config
+    except (ValueError, TypeError, GmbenchError) as exc:  # __post_init__ validation in the Config
         raise GmbenchError(f"{where}: {exc}") from None
 
 

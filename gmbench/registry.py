@@ -1,4 +1,4 @@
-"""Named registries of models, datasets and feature extractors, plus third-party plugins.
+"""Named registries of models, samplers, datasets and feature extractors, plus third-party plugins.
 
 Built-ins register themselves when their modules are imported; third-party packages add an
 entry point in the group ``gmbench.plugins`` naming a callable that gmbench calls once
@@ -26,7 +26,7 @@ PLUGIN_GROUP = "gmbench.plugins"
 BUILTIN = "built-in"
 _loading: list[str] = []  # the distribution whose plugin entry point is being loaded, if any
 _BUILTIN_MODULES = ("gmbench.data", "gmbench.models.gan", "gmbench.models.diffusion", "gmbench.models.reference",
-                    "gmbench.models.vae", "gmbench.metrics")
+                    "gmbench.models.vae", "gmbench.samplers.ddpm", "gmbench.samplers.flow", "gmbench.metrics")
 
 
 class Registry(Generic[T]):
@@ -101,12 +101,20 @@ def _is_model_class(obj: Any) -> bool:
             and dataclasses.is_dataclass(config))
 
 
+def _is_sampler(obj: Any) -> bool:
+    from gmbench.samplers.base import is_sampler
+
+    return is_sampler(obj)
+
+
 def _is_dataset(obj: Any) -> bool:
     return isinstance(obj, DatasetSpec)
 
 
 MODELS: Registry[type] = Registry("model", _is_model_class, "a subclass of gmbench.models.base.GenerativeModel "
                                   "whose Config is a dataclass (@dataclass(frozen=True) with defaults)")
+SAMPLERS: Registry[Any] = Registry("sampler", _is_sampler, "an instance of a gmbench.samplers.base.Sampler subclass "
+                                   "whose kind is \"eps\" or \"velocity\"")
 DATASETS: Registry[Any] = Registry("dataset", _is_dataset, "a gmbench.dataset_spec.DatasetSpec")
 EXTRACTORS: Registry[Callable] = Registry("extractor", callable, "a callable that builds a FeatureExtractor")
 
@@ -120,6 +128,18 @@ def _decorator_or_call(registry: Registry, name: str, obj: Any):
 def register_model(name: str, cls: type | None = None):
     """Register a GenerativeModel subclass; usable as ``@register_model("name")``."""
     return _decorator_or_call(MODELS, name, cls)
+
+
+def register_sampler(name: str, sampler: Any | None = None):
+    """Register a gmbench.samplers.base.Sampler: an instance, or a subclass (registered as an instance built
+    without arguments); usable as ``@register_sampler("name")`` on the class. Returns what it was given."""
+    from gmbench.samplers.base import Sampler
+
+    def register(obj: Any) -> Any:
+        SAMPLERS.register(name, obj() if isinstance(obj, type) and issubclass(obj, Sampler) else obj)
+        return obj
+
+    return register if sampler is None else register(sampler)
 
 
 def register_dataset(name: str, spec: Any | None = None):

@@ -1,12 +1,15 @@
 """The contract kit: the checks gmbench's own contract tests run, for plugin authors to call from theirs.
 
-    from gmbench.testing import check_extractor, check_model
+    from gmbench.testing import check_extractor, check_model, check_sampler
 
     def test_my_model():
         check_model(MyModel)              # built from MyModel.tiny_config(): keep it seconds-small
 
     def test_my_extractor():
         check_extractor(build_my_extractor)
+
+    def test_my_sampler():
+        check_sampler(MySampler(), kind="eps")
 
 Each check raises AssertionError naming what broke (never a bare assert, so ``python -O`` checks too).
 """
@@ -142,3 +145,38 @@ def check_extractor(factory: Callable, image_shape: tuple[int, int, int] = (1, 2
     else:
         _expect(logits is not None and logits.shape == (4, extractor.num_classes),
                 f"logits must have shape (4, {extractor.num_classes})")
+
+
+def check_sampler(sampler, kind: str | None = None, steps: int = 3, **options) -> None:
+    """The sampler contract (DESIGN.md, "Contracts") on a tiny random denoiser of its kind (``kind``, when given,
+    must be the sampler's): ``steps`` steps from noise x [2,2,6,6] give finite samples of x's shape and dtype, the
+    same for the same generator; ``nfe(steps, **options)`` is the number of denoiser calls it makes, each on
+    [B,C,H,W] and t [B]; x is left as it was. ``sampler``: a Sampler instance or a registered name."""
+    from gmbench.registry import SAMPLERS
+    from gmbench.samplers.base import EpsDenoiser, VelocityField, is_sampler
+
+    sampler = SAMPLERS.get(sampler) if isinstance(sampler, str) else sampler
+    _expect(is_sampler(sampler), f"{sampler!r} is not a Sampler instance of kind 'eps' or 'velocity'")
+    _expect(kind is None or sampler.kind == kind, f"the sampler's kind is {sampler.kind!r}, expected {kind!r}")
+    options = sampler.options(options)
+    weight = torch.randn(2, 2, generator=_generator(0)) / 2  # [C,C]
+    calls = []
+
+    def fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        _expect(t.shape == (x.shape[0],), f"the denoiser got t of shape {tuple(t.shape)} for x {tuple(x.shape)}")
+        calls.append(1)
+        return torch.tanh(torch.einsum("oc,bchw->bohw", weight, x) + t.view(-1, 1, 1, 1) / 10)  # [B,C,H,W]
+
+    alpha_bars = torch.cumprod(1 - torch.linspace(0.01, 0.3, 20), 0)  # [20], T = 20
+    denoiser = EpsDenoiser(fn, alpha_bars) if sampler.kind == "eps" else VelocityField(fn)
+    x = torch.randn(2, 2, 6, 6, generator=_generator(1))  # [B,C,H,W]
+    before = x.clone()
+    out = sampler.sample(denoiser, x, steps, _generator(2), **options)
+    _expect(isinstance(out, torch.Tensor) and out.shape == x.shape and out.dtype == x.dtype,
+            f"samples must be a {x.dtype} tensor of x's shape {tuple(x.shape)}, got {out!r:.80}")
+    _expect(bool(torch.isfinite(out).all()), "samples must be finite")
+    _expect(torch.equal(x, before), "sample modified its input x")
+    nfe = sampler.nfe(steps, **options)
+    _expect(len(calls) == nfe, f"nfe({steps}) = {nfe}, but sample made {len(calls)} denoiser calls")
+    _expect(torch.equal(out, sampler.sample(denoiser, x, steps, _generator(2), **options)),
+            "same generator, different samples")

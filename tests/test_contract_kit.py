@@ -6,7 +6,9 @@ import torch
 from gmbench.metrics.inception import build_inception_extractor
 from gmbench.metrics.lenet import build_mnist_lenet
 from gmbench.models.gan import GANMLP
-from gmbench.testing import check_extractor, check_model
+from gmbench.registry import BUILTIN, SAMPLERS
+from gmbench.samplers.flow import Euler
+from gmbench.testing import check_extractor, check_model, check_sampler
 from tests.conftest import inception_weights_path
 
 
@@ -44,3 +46,33 @@ def test_check_extractor_names_what_a_broken_extractor_breaks():
 
     with pytest.raises(AssertionError, match=r"features have shape \(4, 128\), expected \(4, 64\)"):
         check_extractor(wrong_width)
+
+
+@pytest.mark.parametrize("name", [n for n in SAMPLERS.names() if SAMPLERS.source(n) == BUILTIN])
+def test_the_builtin_samplers_keep_the_contract(name):
+    check_sampler(name, kind=SAMPLERS.get(name).kind)
+
+
+class CountsWrong(Euler):
+    def nfe(self, steps, **options):
+        return steps + 1
+
+
+class ChangesItsInput(Euler):
+    def sample(self, denoiser, x, steps, generator=None):
+        return super().sample(denoiser, x.add_(1), steps)
+
+
+class DrawsFromTheGlobalStream(Euler):
+    def sample(self, denoiser, x, steps, generator=None):
+        return super().sample(denoiser, x + torch.randn(x.shape), steps)
+
+
+@pytest.mark.parametrize("sampler, kind, message", [
+    (CountsWrong(), None, r"nfe\(3\) = 4, but sample made 3 denoiser calls"),
+    (ChangesItsInput(), None, "sample modified its input x"),
+    (DrawsFromTheGlobalStream(), None, "same generator, different samples"),
+    (Euler(), "eps", "the sampler's kind is 'velocity', expected 'eps'")])
+def test_check_sampler_names_what_a_broken_sampler_breaks(sampler, kind, message):
+    with pytest.raises(AssertionError, match=message):
+        check_sampler(sampler, kind=kind)

@@ -9,6 +9,9 @@ import torch
 from gmbench.models import diffusion as dm
 from gmbench.models import gan, vae
 from gmbench.models.blocks import sinusoidal_embedding
+from gmbench.registry import SAMPLERS
+from gmbench.samplers import ddpm as samplers_ddpm
+from gmbench.samplers.base import EpsDenoiser, VelocityField
 
 
 @pytest.fixture(autouse=True)
@@ -138,7 +141,7 @@ def test_posterior_mean_variance_matches_ho_et_al():
     abar = torch.cumprod(alphas, 0)
     x0, xt = torch.tensor([0.3, -0.8]), torch.tensor([1.1, 0.4])
     for t in (1, 5, 9):  # 0-based; x_prev is x_{t-1}
-        mean, var = dm.posterior_mean_variance(x0, xt, abar[t], abar[t - 1])
+        mean, var = samplers_ddpm.posterior_mean_variance(x0, xt, abar[t], abar[t - 1])
         # Ho et al. eq. 7: mu_tilde = sqrt(abar_{t-1}) beta_t/(1-abar_t) x0 + sqrt(alpha_t)(1-abar_{t-1})/(1-abar_t) x_t
         mu = math.sqrt(abar[t - 1]) * betas[t] / (1 - abar[t]) * x0 + math.sqrt(alphas[t]) * (1 - abar[t - 1]) / (1 - abar[t]) * xt
         beta_tilde = (1 - abar[t - 1]) / (1 - abar[t]) * betas[t]
@@ -149,13 +152,13 @@ def test_ddpm_step_with_perfect_x0_reaches_posterior_mean():
     abar = torch.cumprod(1 - dm.linear_beta_schedule(10, 0.1, 0.3), 0)
     x0, noise = torch.tensor([[0.3, -0.8]]), torch.tensor([[0.7, -1.1]])
     xt = dm.q_sample(x0, abar[4:5], noise)
-    mean, _ = dm.posterior_mean_variance(x0, xt, abar[4], abar[3])
-    assert torch.allclose(dm.ddpm_step(xt, noise, abar[4], abar[3], None), mean)
+    mean, _ = samplers_ddpm.posterior_mean_variance(x0, xt, abar[4], abar[3])
+    assert torch.allclose(samplers_ddpm.ddpm_step(xt, noise, abar[4], abar[3], None), mean)
 
 
 def test_sampling_timesteps():
-    assert dm.sampling_timesteps(10, 10).tolist() == list(range(9, -1, -1))
-    assert dm.sampling_timesteps(1000, 5).tolist() == [999, 749, 500, 250, 0]
+    assert samplers_ddpm.sampling_timesteps(10, 10).tolist() == list(range(9, -1, -1))
+    assert samplers_ddpm.sampling_timesteps(1000, 5).tolist() == [999, 749, 500, 250, 0]
 
 
 def test_ddim_full_steps_is_deterministic_and_matches_formula():
@@ -163,8 +166,8 @@ def test_ddim_full_steps_is_deterministic_and_matches_formula():
     abar = torch.cumprod(1 - dm.linear_beta_schedule(T, 0.1, 0.4), 0)
     model = lambda x, t: 0.5 * x + 0.01 * t.double()[:, None]  # noqa: E731  a known "noise prediction"
     x_T = torch.tensor([[1.0, -0.5]])
-    out1 = dm.sample_ddpm_family(model, x_T, abar, T, "ddim", torch.Generator().manual_seed(0))
-    out2 = dm.sample_ddpm_family(model, x_T, abar, T, "ddim", torch.Generator().manual_seed(1))
+    out1 = SAMPLERS.get("ddim").sample(EpsDenoiser(model, abar), x_T, T, torch.Generator().manual_seed(0))
+    out2 = SAMPLERS.get("ddim").sample(EpsDenoiser(model, abar), x_T, T, torch.Generator().manual_seed(1))
     assert torch.equal(out1, out2)  # eta = 0: no noise, whatever the generator
     x = x_T.clone()  # Song et al. eq. 12 by hand, x0 clipped, t = 3, 2, 1, 0, abar_{-1} = 1
     for t in range(T - 1, -1, -1):
@@ -180,9 +183,9 @@ def test_ddpm_sampler_uses_the_generator_and_counts_evaluations():
     calls = []
     model = lambda x, t: calls.append(1) or torch.zeros_like(x)  # noqa: E731
     x_T = torch.ones(2, 3)
-    a = dm.sample_ddpm_family(model, x_T, abar, 6, "ddpm", torch.Generator().manual_seed(0))
-    b = dm.sample_ddpm_family(model, x_T, abar, 6, "ddpm", torch.Generator().manual_seed(0))
-    c = dm.sample_ddpm_family(model, x_T, abar, 6, "ddpm", torch.Generator().manual_seed(1))
+    a = SAMPLERS.get("ddpm").sample(EpsDenoiser(model, abar), x_T, 6, torch.Generator().manual_seed(0))
+    b = SAMPLERS.get("ddpm").sample(EpsDenoiser(model, abar), x_T, 6, torch.Generator().manual_seed(0))
+    c = SAMPLERS.get("ddpm").sample(EpsDenoiser(model, abar), x_T, 6, torch.Generator().manual_seed(1))
     assert torch.equal(a, b) and not torch.equal(a, c) and len(calls) == 18
 
 
@@ -204,12 +207,12 @@ def test_flow_samplers_integrate_exactly_and_count_evaluations():
     noise, data = torch.tensor([[1.0, -2.0]]), torch.tensor([[0.5, 0.5]])
     calls = []
     v = lambda x, t: calls.append(1) or (data - noise).expand_as(x)  # noqa: E731
-    assert torch.allclose(dm.sample_flow(v, noise, 4, "euler"), data) and len(calls) == 4
+    assert torch.allclose(SAMPLERS.get("euler").sample(VelocityField(v), noise, 4), data) and len(calls) == 4
     calls.clear()
-    assert torch.allclose(dm.sample_flow(v, noise, 4, "heun"), data) and len(calls) == 8
+    assert torch.allclose(SAMPLERS.get("heun").sample(VelocityField(v), noise, 4), data) and len(calls) == 8
     # dx/dt = x: Heun is second order, e^1 with error ~h^2/6 per unit time.
     calls.clear()
-    out = dm.sample_flow(lambda x, t: x, torch.ones(1, 1), 10, "heun")
+    out = SAMPLERS.get("heun").sample(VelocityField(lambda x, t: x), torch.ones(1, 1), 10)
     assert out.item() == pytest.approx((1 + 0.1 + 0.01 / 2) ** 10, rel=1e-12)
 
 

@@ -17,6 +17,9 @@ import torch.nn.functional as F
 
 from gmbench.models import diffusion as dm
 from gmbench.models.diffusion import DDPM
+from gmbench.registry import SAMPLERS
+from gmbench.samplers.base import EpsDenoiser, VelocityField
+from gmbench.samplers.ddpm import sampling_timesteps
 
 diffusers = pytest.importorskip("diffusers", reason="reference samplers: pip install -e '.[dev]'")
 torchdiffeq = pytest.importorskip("torchdiffeq", reason="reference ODE solvers: pip install -e '.[dev]'")
@@ -97,12 +100,12 @@ def test_linear_schedule_matches_diffusers(T):
 
 @pytest.mark.parametrize("T,steps", GRIDS + [(1000, 2), (1000, 250), (7, 3)])
 def test_sampling_timesteps_are_diffusers_linspace_spacing(T, steps):
-    assert dm.sampling_timesteps(T, steps).tolist() == diffusers_timesteps(T, steps).tolist()
+    assert sampling_timesteps(T, steps).tolist() == diffusers_timesteps(T, steps).tolist()
 
 
 def test_one_sampling_step_starts_from_the_noisiest_timestep():
     """The documented exception: diffusers' "linspace" spacing with one step is [0]."""
-    assert dm.sampling_timesteps(1000, 1).tolist() == [999]
+    assert sampling_timesteps(1000, 1).tolist() == [999]
     assert diffusers_timesteps(1000, 1).tolist() == [0]
 
 
@@ -110,7 +113,7 @@ def test_one_sampling_step_starts_from_the_noisiest_timestep():
 @pytest.mark.parametrize("T,steps", GRIDS)
 def test_ddim_matches_diffusers(denoiser, x_start, T, steps, clip_sample):
     abar = alpha_bars(T)
-    out = dm.sample_ddpm_family(denoiser, x_start, abar, steps, "ddim", clip_sample=clip_sample)
+    out = SAMPLERS.get("ddim").sample(EpsDenoiser(denoiser, abar), x_start, steps, clip_sample=clip_sample)
     ref = diffusers_ddim(denoiser, x_start, abar, diffusers_timesteps(T, steps), clip_sample)
     torch.testing.assert_close(out, ref, rtol=0, atol=ATOL)
 
@@ -119,7 +122,8 @@ def test_ddim_matches_diffusers(denoiser, x_start, T, steps, clip_sample):
 @pytest.mark.parametrize("T,steps", GRIDS)
 def test_ddpm_matches_diffusers(denoiser, x_start, T, steps, clip_sample):
     abar = alpha_bars(T)
-    out = dm.sample_ddpm_family(denoiser, x_start, abar, steps, "ddpm", torch.Generator().manual_seed(2), clip_sample)
+    out = SAMPLERS.get("ddpm").sample(EpsDenoiser(denoiser, abar), x_start, steps, torch.Generator().manual_seed(2),
+                                      clip_sample=clip_sample)
     ref = diffusers_ddpm(denoiser, x_start, abar, diffusers_timesteps(T, steps), clip_sample, torch.Generator().manual_seed(2))
     torch.testing.assert_close(out, ref, rtol=0, atol=ATOL)
 
@@ -128,7 +132,7 @@ def test_ddpm_matches_diffusers(denoiser, x_start, T, steps, clip_sample):
 @pytest.mark.parametrize("sampler,method", [("euler", "euler"), ("heun", "heun2")])
 def test_flow_sampler_matches_torchdiffeq(denoiser, x_start, sampler, method, steps):
     """gmbench's time grid is float32: h differs from torchdiffeq's float64 one by ~1e-8, far below 1e-5."""
-    out = dm.sample_flow(denoiser, x_start, steps, sampler)
+    out = SAMPLERS.get(sampler).sample(VelocityField(denoiser), x_start, steps)
     grid = torch.linspace(0, 1, steps + 1, dtype=torch.float64)  # [steps+1]
     ref = torchdiffeq.odeint(lambda t, x: denoiser(x, t.expand(x.shape[0])), x_start, grid, method=method)[-1]
     torch.testing.assert_close(out, ref, rtol=0, atol=ATOL)

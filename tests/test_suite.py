@@ -39,7 +39,7 @@ def test_variants_are_checked_against_sampling_fields():
                   ' { sampler = "ddpm", sample_steps = 1000, n_samples = 64 }]')
     variants = suite.models[0].variants
     assert [(v.name, v.n_samples) for v in variants] == [("ddim-50", None), ("sampler=ddpm-sample_steps=1000", 64)]
-    with pytest.raises(GmbenchError, match="unknown key 'lr'. Valid keys: clip_sample, sample_steps, sampler"):
+    with pytest.raises(GmbenchError, match="unknown key 'lr'. Valid keys: clip_sample, sample_steps, sampler, sampler_options"):
         parse('variants = [{ lr = 1.0 }]')
     with pytest.raises(GmbenchError, match="8 samples are too few: is needs 10"):
         parse('variants = [{ name = "a", sample_steps = 5, n_samples = 8 }]', set_options={"metrics": {"names": "fid,is"}})

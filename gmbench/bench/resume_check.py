@@ -38,6 +38,8 @@ def check_resumable(run_dir: Path, previous: dict, current: dict, extend: bool) 
                            "start a new run folder with another --out.")
     for job in previous["jobs"].values():  # runs from before speed options ran every job the plain way
         job.setdefault("speed", config_to_dict(SpeedSettings()))
+        if "sampler" in job.get("config", {}):  # and before sampler options, every sampler with its defaults
+            job["config"].setdefault("sampler_options", {})
     previous["settings"]["metrics"].setdefault("options", {})  # and before extractor options, without any
     changes: dict[str, list[str]] = {}
     for difference in _differences(previous["settings"], current["settings"]):

@@ -206,12 +206,12 @@ def _once_each(values: list, what: str, where: str) -> None:
                            f"would run twice under one id; list each of the {what} once.")
 
 
-def _variants(model: str, raw: Any, where: str) -> tuple[Variant, ...]:
+def _variants(cls, config: Any, raw: Any, where: str) -> tuple[Variant, ...]:
+    """A model's variants, each checked on ``config`` as the runner sets them: one after the other, in order."""
     if raw is None:
         return ()
     if not isinstance(raw, list) or not raw:
         raise GmbenchError(f"{where}: variants must be a non-empty list of tables.")
-    cls = MODELS.get(model)
     out, seen = [], set()
     for i, value in enumerate(raw):
         entry = dict(_table(value, f"{where} variant {i}"))
@@ -221,8 +221,7 @@ def _variants(model: str, raw: Any, where: str) -> tuple[Variant, ...]:
         if not name or name in seen:
             raise GmbenchError(f"{where}: variant names must be unique and non-empty ({name!r}).")
         seen.add(name)
-        allowed = set(getattr(cls.Config, "sampling_fields", ()))
-        apply_overrides(cls.Config(), entry, where=f"{where} variant {name!r}", allowed=allowed)
+        config = cls.sampling_config(config, entry, where=f"{where} variant {name!r}")
         if n_samples is not None and (not isinstance(n_samples, int) or n_samples < 2):
             raise GmbenchError(f"{where} variant {name!r}: n_samples must be an integer >= 2.")
         if metrics is not None and (not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics)):
@@ -334,7 +333,7 @@ def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | N
             if model_budget.batch_size > spec.count("train"):
                 raise GmbenchError(f"{mwhere}: budget batch_size {model_budget.batch_size} is larger than the "
                                    f"{spec.count('train')} training images of {d!r}; lower batch_size.")
-        variants = _variants(model, table.pop("variants", None), mwhere)
+        raw_variants = table.pop("variants", None)
         parallel = _parallel(cls, table.pop("parallel", ""), mwhere)
         model_curve = _curve(curve, table.pop("curve", {}), set_curve, mwhere)
         model_speed = apply_overrides(speed, {**_table(table.pop("speed", {}), f"{mwhere} speed"), **set_speed},
@@ -344,6 +343,7 @@ def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | N
         common = {k: v for k, v in set_options.get("model", {}).items() if k in fields}
         overrides = {**table, **common, **scoped.get(model, {})}
         config = apply_overrides(cls.Config(), overrides, where=mwhere)  # check keys and types now
+        variants = _variants(cls, config, raw_variants, mwhere)
         for spec in specs.values():
             try:
                 cls.check_job(config, model_budget.batch_size, spec.count("train"), spec.image_shape)

@@ -140,8 +140,14 @@ class GenerativeModel(nn.Module):
 
     def set_sampling(self, **overrides) -> None:
         """Change sampling-only config fields (checked against ``Config.sampling_fields``)."""
-        allowed = set(getattr(self.Config, "sampling_fields", ()))
-        self.config = apply_overrides(self.config, overrides, where=f"{type(self).__name__} sampling", allowed=allowed)
+        self.config = self.sampling_config(self.config, overrides, where=f"{type(self).__name__} sampling")
+
+    @classmethod
+    def sampling_config(cls, config, overrides: dict, where: str):
+        """``config`` with the sampling-only ``overrides`` applied and checked: what ``set_sampling`` sets, and how
+        a suite checks its variants when it loads."""
+        allowed = set(getattr(cls.Config, "sampling_fields", ()))
+        return apply_overrides(config, overrides, where=where, allowed=allowed)
 
     def randn(self, *shape: int, generator: torch.Generator | None = None) -> Tensor:
         """Standard normal noise on the model's device, from ``generator`` when given."""

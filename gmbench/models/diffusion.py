@@ -1,15 +1,16 @@
 """Diffusion models: ddpm (noise prediction) and flow-matching (velocity prediction) on one U-Net.
 
-As in diffusers, samplers are separate from the network: the schedule and update rules are
-small pure functions below, and each model only chooses which one to run from its config
-(``sampler``, ``sample_steps`` are sampling fields, so DDPM-1000 and DDIM-50 share one set of
-weights). Both models train with EMA weights and sample from them.
+As in diffusers, samplers are separate from the network: each model exposes its EMA network as a
+denoiser (``denoiser()``: an eps predictor with its alpha-bar schedule, or a velocity field) and runs
+the registered sampler (gmbench/samplers/) its config names (``sampler``, ``sampler_options`` and
+``sample_steps`` are sampling fields, so DDPM-1000 and DDIM-50 share one set of weights). Both models
+train with EMA weights and sample from them.
 """
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
-from typing import Callable, Literal
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -19,12 +20,11 @@ from gmbench.config import check_range
 from gmbench.models.base import GenerativeModel
 from gmbench.models.blocks import UNet
 from gmbench.models.ema import ema_decay_at, ema_update
-from gmbench.registry import register_model
+from gmbench.registry import SAMPLERS, register_model
+from gmbench.samplers.base import EpsDenoiser, Sampler, VelocityField
+from gmbench.samplers.lookup import sampler_for
 
-Denoiser = Callable[[Tensor, Tensor], Tensor]  # (x [B,C,H,W], t [B]) -> [B,C,H,W]
-
-
-# --- DDPM schedule and samplers (Ho et al. 2020; Song et al. 2021, DDIM) -------------------------
+# --- DDPM schedule and forward process (Ho et al. 2020) -------------------------------------------
 def linear_beta_schedule(num_timesteps: int, beta_start: float = 1e-4, beta_end: float = 0.02) -> Tensor:
     """beta_1..beta_T linearly spaced (Ho et al. 2020): float64 [T]."""
     return torch.linspace(beta_start, beta_end, num_timesteps, dtype=torch.float64)
@@ -36,81 +36,7 @@ def q_sample(x0: Tensor, alpha_bar_t: Tensor, noise: Tensor) -> Tensor:
     return a.sqrt() * x0 + (1 - a).sqrt() * noise
 
 
-def predict_x0(x_t: Tensor, eps: Tensor, alpha_bar_t: Tensor) -> Tensor:
-    """x_0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t), inverting q_sample; alpha_bar_t a scalar tensor."""
-    return (x_t - (1 - alpha_bar_t).sqrt() * eps) / alpha_bar_t.sqrt()
-
-
-def posterior_mean_variance(x0: Tensor, x_t: Tensor, alpha_bar_t: Tensor, alpha_bar_prev: Tensor) -> tuple[Tensor, Tensor]:
-    """Mean and variance of q(x_prev | x_t, x_0) (Ho et al. eq. 6-7) between two (possibly strided)
-    timesteps, with beta = 1 - abar_t / abar_prev:
-    mean = sqrt(abar_prev) beta / (1 - abar_t) x_0 + sqrt(1 - beta) (1 - abar_prev) / (1 - abar_t) x_t,
-    variance = (1 - abar_prev) / (1 - abar_t) beta."""
-    beta = 1 - alpha_bar_t / alpha_bar_prev
-    mean = (alpha_bar_prev.sqrt() * beta / (1 - alpha_bar_t)) * x0 + ((1 - beta).sqrt() * (1 - alpha_bar_prev) / (1 - alpha_bar_t)) * x_t
-    return mean, (1 - alpha_bar_prev) / (1 - alpha_bar_t) * beta
-
-
-def _x0_hat(x_t: Tensor, eps: Tensor, alpha_bar_t: Tensor, clip_sample: bool) -> Tensor:
-    """predict_x0, clipped to [-1,1] when ``clip_sample`` (diffusers' clip_sample, clip_sample_range 1)."""
-    x0 = predict_x0(x_t, eps, alpha_bar_t)  # [B,C,H,W]
-    return x0.clamp(-1, 1) if clip_sample else x0
-
-
-def ddpm_step(x_t: Tensor, eps: Tensor, alpha_bar_t: Tensor, alpha_bar_prev: Tensor, noise: Tensor | None,
-              clip_sample: bool = True) -> Tensor:
-    """Ancestral step x_t -> x_prev ~ p(x_prev | x_t) = q(x_prev | x_t, x0_hat), x0_hat clipped to
-    [-1,1] by default as in Ho et al.'s code, variance beta_tilde (diffusers' DDPMScheduler,
-    variance_type="fixed_small"); ``noise`` None on the last step."""
-    mean, var = posterior_mean_variance(_x0_hat(x_t, eps, alpha_bar_t, clip_sample), x_t, alpha_bar_t, alpha_bar_prev)
-    return mean if noise is None else mean + var.sqrt() * noise
-
-
-def ddim_step(x_t: Tensor, eps: Tensor, alpha_bar_t: Tensor, alpha_bar_prev: Tensor, clip_sample: bool = True) -> Tensor:
-    """Deterministic DDIM step (eta = 0, Song et al. 2021 eq. 12): sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev) eps,
-    with x0_hat clipped to [-1,1] by default (diffusers' DDIMScheduler default, clip_sample=True)."""
-    return alpha_bar_prev.sqrt() * _x0_hat(x_t, eps, alpha_bar_t, clip_sample) + (1 - alpha_bar_prev).sqrt() * eps
-
-
-def sampling_timesteps(num_timesteps: int, steps: int) -> Tensor:
-    """``steps`` timesteps evenly spaced from T-1 down to 0, rounded (all of them when steps == T): int64 [steps].
-
-    So the chain starts at the noisiest trained timestep and ends at the cleanest. This is diffusers'
-    timestep_spacing="linspace", not DDIMScheduler's and DDPMScheduler's default "leading" (multiples
-    of T // steps from 0: 900, ..., 0 for T=1000, 10 steps) nor "trailing" (T-1 down by T / steps:
-    999, ..., 99). Two exceptions: one step gives [T-1] (diffusers' linspace: [0]), and an exact
-    half-integer (832.5 for T=1000, 103 steps) may round to the other neighbour than in diffusers,
-    which reverses linspace(0, T-1)."""
-    return torch.linspace(num_timesteps - 1, 0, steps, dtype=torch.float64).round().long()
-
-
-def sample_ddpm_family(model: Denoiser, x: Tensor, alpha_bars: Tensor, steps: int, sampler: str,
-                       generator: torch.Generator | None = None, clip_sample: bool = True) -> Tensor:
-    """Run ``sampler`` ("ddpm" ancestral or "ddim") from x = x_T [B,C,H,W] over ``steps`` timesteps
-    (``sampling_timesteps``); one model evaluation per step. alpha_bars: [T] on x's device.
-
-    Each step goes to the next timestep of the grid, as diffusers' DDPMScheduler's do, and the last
-    one to abar = 1 (DDPMScheduler; DDIMScheduler with set_alpha_to_one=True, its default).
-    DDIMScheduler steps to t - T // steps instead, the next grid timestep only with "leading"
-    spacing (or "trailing" when steps divides T), not on this grid. The ancestral sampler draws
-    noise of x's shape and dtype from ``generator`` after every model evaluation but the last (at
-    t = 0), as DDPMScheduler draws it at t > 0."""
-    ts = sampling_timesteps(len(alpha_bars), steps).tolist()
-    one = torch.ones((), dtype=alpha_bars.dtype, device=alpha_bars.device)
-    for i, t in enumerate(ts):
-        a_t = alpha_bars[t]
-        a_prev = alpha_bars[ts[i + 1]] if i + 1 < len(ts) else one
-        eps = model(x, torch.full((x.shape[0],), t, device=x.device, dtype=torch.float32))  # [B,C,H,W]
-        if sampler == "ddim":
-            x = ddim_step(x, eps, a_t, a_prev, clip_sample)
-        else:
-            last = i + 1 == len(ts)
-            noise = None if last else torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-            x = ddpm_step(x, eps, a_t, a_prev, noise, clip_sample)
-    return x
-
-
-# --- flow matching path and samplers (Lipman et al. 2023; Liu et al. 2022) -----------------------
+# --- flow matching path (Lipman et al. 2023; Liu et al. 2022) -------------------------------------
 def flow_interpolate(x_noise: Tensor, x_data: Tensor, t: Tensor) -> Tensor:
     """x_t = (1 - t) x_noise + t x_data, the straight (rectified / optimal-transport) path; t: [B]."""
     t = t.view(-1, *([1] * (x_data.dim() - 1)))  # [B,1,1,1]
@@ -120,28 +46,6 @@ def flow_interpolate(x_noise: Tensor, x_data: Tensor, t: Tensor) -> Tensor:
 def flow_target_velocity(x_noise: Tensor, x_data: Tensor) -> Tensor:
     """d x_t / dt along that path: x_data - x_noise (the regression target u_t)."""
     return x_data - x_noise
-
-
-def sample_flow(model: Denoiser, x: Tensor, steps: int, sampler: str) -> Tensor:
-    """Integrate dx/dt = v(x, t) from t=0 (noise x) to t=1 on a uniform grid of ``steps`` steps.
-
-    "euler": one evaluation per step (nfe = steps). "heun": Euler predictor plus trapezoidal
-    corrector, two evaluations per step (nfe = 2 * steps). These are torchdiffeq's fixed-grid
-    "euler" and "heun2" with that grid as ``t``. diffusers' FlowMatchEulerDiscreteScheduler (shift 1)
-    runs sigma = 1 - t from 1 to 1/T in steps - 1 equal steps, then one step to sigma = 0; here
-    t = 0 is noise, t = 1 is data, and every step is 1 / steps long."""
-    grid = torch.linspace(0.0, 1.0, steps + 1, device=x.device)  # [steps+1]
-    ones = torch.ones(x.shape[0], device=x.device)  # [B]
-    for t0, t1 in zip(grid[:-1], grid[1:]):
-        h = t1 - t0
-        v0 = model(x, t0 * ones)  # [B,C,H,W]
-        if sampler == "euler":
-            x = x + h * v0
-        else:
-            x_pred = x + h * v0
-            v1 = model(x_pred, t1 * ones)
-            x = x + h * 0.5 * (v0 + v1)
-    return x
 
 
 def logit_normal_log_snr(n: int, device: torch.device) -> Tensor:
@@ -209,7 +113,8 @@ def flow_time_bin_probs(bins: int, noise_sampling: str, uniform_fraction: float 
 class UNetDiffusion(GenerativeModel):
     """Shared training loop of the U-Net models: Adam, gradient clipping at 1, optional bf16 autocast
     and channels_last, EMA of the weights (decay warmed up as min(decay, (1+n)/(10+n)) so short runs
-    are not dominated by the initial weights). Subclasses give ``loss(x)`` and ``sample``."""
+    are not dominated by the initial weights), sampling with the registered sampler the config names on
+    the model's ``denoiser()``. Subclasses give ``loss(x)`` and ``denoiser()``."""
 
     family = "diffusion"
     training_counters = ("steps_done",)
@@ -240,6 +145,39 @@ class UNetDiffusion(GenerativeModel):
     def loss(self, x: Tensor) -> Tensor:
         raise NotImplementedError
 
+    def denoiser(self) -> EpsDenoiser | VelocityField:
+        """The EMA network as the samplers see it, of the kind ``Config.denoiser_kind``."""
+        raise NotImplementedError
+
+    @property
+    def sampler(self) -> Sampler:
+        return SAMPLERS.get(self.config.sampler)
+
+    def sampler_options(self) -> dict[str, Any]:
+        """The sampler's options: its defaults, then the sampling fields of the config named like one of them
+        (DDPM's ``clip_sample``), then ``sampler_options``."""
+        c, sampler = self.config, self.sampler
+        fields = {k: getattr(c, k) for k in sampler.defaults if k in c.sampling_fields}
+        return sampler.options({**fields, **c.sampler_options})
+
+    @classmethod
+    def sampling_config(cls, config, overrides: dict[str, Any], where: str):
+        """Options belong to their sampler: an override naming another sampler without ``sampler_options``
+        runs it with its defaults, not with the options of the sampler it replaces."""
+        if "sampler" in overrides and "sampler_options" not in overrides:
+            overrides = {**overrides, "sampler_options": {}}
+        return super().sampling_config(config, overrides, where)
+
+    @property
+    def nfe(self) -> int:
+        return self.sampler.nfe(self.config.sample_steps, **self.sampler_options())
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        x = self.randn(n, *self.image_shape, generator=generator)  # [n,C,H,W]: x_T, or the flow at t = 0
+        x = self.sampler.sample(self.denoiser(), x, self.config.sample_steps, generator, **self.sampler_options())
+        return x.clamp(-1, 1)
+
     def training_noise(self, x: Tensor) -> Tensor:
         """Standard normal noise like x [B,C,H,W]: this rank's rows of the global batch's (``rows``)."""
         return self.rows(lambda n: torch.randn(n, *x.shape[1:], dtype=x.dtype, device=x.device), x.shape[0])
@@ -267,6 +205,8 @@ class UNetTrainingConfig:
     bf16: bool = False
     channels_last: bool = False
     sample_steps: int = 50
+    sampler: str = ""  # a registered sampler of the model's denoiser kind (gmbench list)
+    sampler_options: dict[str, Any] = field(default_factory=dict)  # the sampler's options, e.g. { order = 2 }
     noise_sampling: Literal["uniform", "logit-normal", "mixed"] = "uniform"
     uniform_fraction: float = 0.2  # "mixed": the share of training noise levels drawn uniformly
 
@@ -274,8 +214,16 @@ class UNetTrainingConfig:
         check_range(self, "channels", "patch_size", "sample_steps", low=1)
         check_range(self, "lr", low=0, open_low=True)
         check_range(self, "ema_decay", "uniform_fraction", low=0, high=1)
+        sampler = sampler_for(self.sampler, self.denoiser_kind)
+        named = sorted(set(self.sampler_options) & set(self.sampling_fields))
+        if named:
+            raise ValueError(f"sampler_options name {', '.join(named)}, which the config sets as its own field; "
+                             f"set {named[0]} = ... instead")
+        options = sampler.options(self.sampler_options, f"sampler_options of sampler {self.sampler!r}")  # kept as the sampler's types: --set's "2" is TOML's 2
+        object.__setattr__(self, "sampler_options", {k: options[k] for k in self.sampler_options})
 
-    sampling_fields = ("sampler", "sample_steps")
+    sampling_fields = ("sampler", "sampler_options", "sample_steps")
+    denoiser_kind: ClassVar[str]
 
 
 @dataclass(frozen=True)
@@ -283,10 +231,11 @@ class DDPMConfig(UNetTrainingConfig):
     num_timesteps: int = 1000
     beta_start: float = 1e-4
     beta_end: float = 0.02
-    sampler: Literal["ddpm", "ddim"] = "ddim"
-    clip_sample: bool = True  # clip x0_hat to [-1,1] in each step (both samplers), as diffusers' clip_sample
+    sampler: str = "ddim"
+    clip_sample: bool = True  # clip x0_hat to [-1,1] in each step (samplers with that option), as diffusers' clip_sample
 
     sampling_fields = UNetTrainingConfig.sampling_fields + ("clip_sample",)
+    denoiser_kind = EpsDenoiser.kind
 
     def __post_init__(self):
         super().__post_init__()
@@ -302,8 +251,8 @@ class DDPMConfig(UNetTrainingConfig):
 class DDPM(UNetDiffusion):
     """DDPM (Ho et al. 2020): epsilon prediction with the simple loss ||eps - eps_theta(x_t, t)||^2,
     linear beta schedule 1e-4..0.02, T = 1000, EMA weights for sampling. Samplers on the same
-    weights: ancestral "ddpm" and deterministic "ddim" (Song et al. 2021, eta = 0), each with
-    ``sample_steps`` evenly spaced timesteps; nfe = sample_steps.
+    weights: any registered eps sampler, built in ancestral "ddpm" and deterministic "ddim" (Song et
+    al. 2021, eta = 0), each with ``sample_steps`` evenly spaced timesteps; nfe = sample_steps.
 
     Defaults differ from the paper for short CPU runs: a 0.38 M-parameter U-Net (2x2 pixel-unshuffle
     stem, widths 32/64 at 14x14 and 7x7, no attention) instead of 35.7 M, lr 2e-3 instead of 2e-4,
@@ -343,22 +292,16 @@ class DDPM(UNetDiffusion):
         x_t = q_sample(x, self.alpha_bars[t], noise)  # [B,C,H,W]
         return F.mse_loss(self.replica("net")(x_t, t.float()).float(), noise)
 
-    @property
-    def nfe(self) -> int:
-        return self.config.sample_steps
-
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        c = self.config
-        x = self.randn(n, *self.image_shape, generator=generator)  # [n,C,H,W] = x_T
-        x = sample_ddpm_family(self.ema_model, x, self.alpha_bars, c.sample_steps, c.sampler, generator, c.clip_sample)
-        return x.clamp(-1, 1)
+    def denoiser(self) -> EpsDenoiser:
+        return EpsDenoiser(self.ema_model, self.alpha_bars)
 
 
 @dataclass(frozen=True)
 class FlowMatchingConfig(UNetTrainingConfig):
     time_scale: float = 1000.0  # t in [0,1] is embedded as t * time_scale, the range DDPM's embedding sees
-    sampler: Literal["euler", "heun"] = "euler"
+    sampler: str = "euler"
+
+    denoiser_kind = VelocityField.kind
 
     def __post_init__(self):
         super().__post_init__()
@@ -373,9 +316,9 @@ class FlowMatching(UNetDiffusion):
     (0.38 M parameters, lr 2e-3); ``noise_sampling="logit-normal"`` draws t = sigmoid(N(0,1))
     (Esser et al. 2024) instead of U[0,1], and "mixed" replaces ``uniform_fraction`` of those draws
     by U[0,1] ones, so that t near 0, where every sampler takes its first step, is trained (quick
-    suite, 3,250 steps: Euler-20 fid 130 against 120 for pure logit-normal). Samplers: "euler" (nfe
-    = sample_steps) and "heun" (nfe = 2 * sample_steps: the corrector's evaluation at t+h cannot be
-    reused at the next step because the state moved); default Euler, 50 steps.
+    suite, 3,250 steps: Euler-20 fid 130 against 120 for pure logit-normal). Samplers: any registered
+    velocity sampler, built in "euler" (nfe = sample_steps) and "heun" (nfe = 2 * sample_steps);
+    default Euler, 50 steps.
     """
 
     Config = FlowMatchingConfig
@@ -384,6 +327,9 @@ class FlowMatching(UNetDiffusion):
     def velocity(self, x: Tensor, t: Tensor) -> Tensor:
         return self.ema_model(x, t * self.config.time_scale)
 
+    def denoiser(self) -> VelocityField:
+        return VelocityField(self.velocity)
+
     def loss(self, x: Tensor) -> Tensor:
         c = self.config
         t = self.rows(lambda n: flow_training_times(n, c.noise_sampling, x.device, c.uniform_fraction), x.shape[0])  # [B]
@@ -391,12 +337,3 @@ class FlowMatching(UNetDiffusion):
         x_t = flow_interpolate(noise, x, t)  # [B,C,H,W]
         return F.mse_loss(self.replica("net")(x_t, t * self.config.time_scale).float(), flow_target_velocity(noise, x))
 
-    @property
-    def nfe(self) -> int:
-        c = self.config
-        return c.sample_steps * (2 if c.sampler == "heun" else 1)
-
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        x = self.randn(n, *self.image_shape, generator=generator)  # [n,C,H,W] at t = 0
-        return sample_flow(self.velocity, x, self.config.sample_steps, self.config.sampler).clamp(-1, 1)

@@ -1,0 +1,107 @@
+"""Samplers of eps denoisers: ancestral "ddpm" (Ho et al. 2020) and deterministic "ddim" (Song et al. 2021).
+
+Both run ``steps`` timesteps of the alpha-bar schedule (``sampling_timesteps``), one denoiser evaluation
+per step, and clip each x0 estimate to [-1,1] unless ``clip_sample=False`` (diffusers' clip_sample).
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from gmbench.registry import register_sampler
+from gmbench.samplers.base import EpsDenoiser, Sampler
+
+
+def predict_x0(x_t: Tensor, eps: Tensor, alpha_bar_t: Tensor) -> Tensor:
+    """x_0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t), inverting q_sample; alpha_bar_t a scalar tensor."""
+    return (x_t - (1 - alpha_bar_t).sqrt() * eps) / alpha_bar_t.sqrt()
+
+
+def posterior_mean_variance(x0: Tensor, x_t: Tensor, alpha_bar_t: Tensor, alpha_bar_prev: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean and variance of q(x_prev | x_t, x_0) (Ho et al. eq. 6-7) between two (possibly strided)
+    timesteps, with beta = 1 - abar_t / abar_prev:
+    mean = sqrt(abar_prev) beta / (1 - abar_t) x_0 + sqrt(1 - beta) (1 - abar_prev) / (1 - abar_t) x_t,
+    variance = (1 - abar_prev) / (1 - abar_t) beta."""
+    beta = 1 - alpha_bar_t / alpha_bar_prev
+    mean = (alpha_bar_prev.sqrt() * beta / (1 - alpha_bar_t)) * x0 + ((1 - beta).sqrt() * (1 - alpha_bar_prev) / (1 - alpha_bar_t)) * x_t
+    return mean, (1 - alpha_bar_prev) / (1 - alpha_bar_t) * beta
+
+
+def _x0_hat(x_t: Tensor, eps: Tensor, alpha_bar_t: Tensor, clip_sample: bool) -> Tensor:
+    """predict_x0, clipped to [-1,1] when ``clip_sample`` (diffusers' clip_sample, clip_sample_range 1)."""
+    x0 = predict_x0(x_t, eps, alpha_bar_t)  # [B,C,H,W]
+    return x0.clamp(-1, 1) if clip_sample else x0
+
+
+def ddpm_step(x_t: Tensor, eps: Tensor, alpha_bar_t: Tensor, alpha_bar_prev: Tensor, noise: Tensor | None,
+              clip_sample: bool = True) -> Tensor:
+    """Ancestral step x_t -> x_prev ~ p(x_prev | x_t) = q(x_prev | x_t, x0_hat), x0_hat clipped to
+    [-1,1] by default as in Ho et al.'s code, variance beta_tilde (diffusers' DDPMScheduler,
+    variance_type="fixed_small"); ``noise`` None on the last step."""
+    mean, var = posterior_mean_variance(_x0_hat(x_t, eps, alpha_bar_t, clip_sample), x_t, alpha_bar_t, alpha_bar_prev)
+    return mean if noise is None else mean + var.sqrt() * noise
+
+
+def ddim_step(x_t: Tensor, eps: Tensor, alpha_bar_t: Tensor, alpha_bar_prev: Tensor, clip_sample: bool = True) -> Tensor:
+    """Deterministic DDIM step (eta = 0, Song et al. 2021 eq. 12): sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev) eps,
+    with x0_hat clipped to [-1,1] by default (diffusers' DDIMScheduler default, clip_sample=True)."""
+    return alpha_bar_prev.sqrt() * _x0_hat(x_t, eps, alpha_bar_t, clip_sample) + (1 - alpha_bar_prev).sqrt() * eps
+
+
+def sampling_timesteps(num_timesteps: int, steps: int) -> Tensor:
+    """``steps`` timesteps evenly spaced from T-1 down to 0, rounded (all of them when steps == T): int64 [steps].
+
+    So the chain starts at the noisiest trained timestep and ends at the cleanest. This is diffusers'
+    timestep_spacing="linspace", not DDIMScheduler's and DDPMScheduler's default "leading" (multiples
+    of T // steps from 0: 900, ..., 0 for T=1000, 10 steps) nor "trailing" (T-1 down by T / steps:
+    999, ..., 99). Two exceptions: one step gives [T-1] (diffusers' linspace: [0]), and an exact
+    half-integer (832.5 for T=1000, 103 steps) may round to the other neighbour than in diffusers,
+    which reverses linspace(0, T-1)."""
+    return torch.linspace(num_timesteps - 1, 0, steps, dtype=torch.float64).round().long()
+
+
+class TimestepChain(Sampler):
+    """From x = x_T [B,C,H,W] over ``steps`` timesteps (``sampling_timesteps``), one evaluation per step.
+
+    Each step goes to the next timestep of the grid, as diffusers' DDPMScheduler's do, and the last
+    one to abar = 1 (DDPMScheduler; DDIMScheduler with set_alpha_to_one=True, its default).
+    DDIMScheduler steps to t - T // steps instead, the next grid timestep only with "leading"
+    spacing (or "trailing" when steps divides T), not on this grid. Subclasses give ``step``."""
+
+    kind = EpsDenoiser.kind
+    defaults = {"clip_sample": True}
+
+    def step(self, x: Tensor, eps: Tensor, a_t: Tensor, a_prev: Tensor, last: bool,
+             generator: torch.Generator | None, clip_sample: bool) -> Tensor:
+        raise NotImplementedError
+
+    def sample(self, denoiser: EpsDenoiser, x: Tensor, steps: int, generator: torch.Generator | None = None,
+               clip_sample: bool = True) -> Tensor:
+        alpha_bars = denoiser.alpha_bars
+        ts = sampling_timesteps(len(alpha_bars), steps).tolist()
+        one = torch.ones((), dtype=alpha_bars.dtype, device=alpha_bars.device)
+        for i, t in enumerate(ts):
+            a_prev = alpha_bars[ts[i + 1]] if i + 1 < len(ts) else one
+            eps = denoiser.fn(x, torch.full((x.shape[0],), t, device=x.device, dtype=torch.float32))  # [B,C,H,W]
+            x = self.step(x, eps, alpha_bars[t], a_prev, i + 1 == len(ts), generator, clip_sample)
+        return x
+
+
+class Ancestral(TimestepChain):
+    """Ancestral DDPM sampling (Ho et al. 2020): draws noise of x's shape and dtype from ``generator`` after
+    every evaluation but the last (at t = 0), as DDPMScheduler draws it at t > 0."""
+
+    def step(self, x, eps, a_t, a_prev, last, generator, clip_sample):
+        noise = None if last else torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        return ddpm_step(x, eps, a_t, a_prev, noise, clip_sample)
+
+
+class DDIM(TimestepChain):
+    """Deterministic DDIM sampling (Song et al. 2021, eta = 0)."""
+
+    def step(self, x, eps, a_t, a_prev, last, generator, clip_sample):
+        return ddim_step(x, eps, a_t, a_prev, clip_sample)
+
+
+register_sampler("ddpm", Ancestral())
+register_sampler("ddim", DDIM())
