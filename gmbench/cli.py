@@ -17,13 +17,16 @@ from gmbench.errors import GmbenchError
 
 def cmd_list(args) -> int:
     from gmbench.bench.suite import builtin_suites
-    from gmbench.registry import DATASETS, EXTRACTORS, MODELS, PLUGIN_FAILURES
+    from gmbench.registry import DATASETS, EXTRACTORS, METRICS, MODELS, PLUGIN_FAILURES
 
     listing = {
         "suites": builtin_suites(),
         "models": [{"name": n, "family": MODELS.get(n).family, "source": MODELS.source(n)} for n in MODELS.names()],
         "datasets": [{"name": n, "source": DATASETS.source(n)} for n in DATASETS.names()],
         "extractors": [{"name": n, "source": EXTRACTORS.source(n)} for n in EXTRACTORS.names()],
+        "metrics": [{"name": m.name, "higher_is_better": m.higher_is_better, "unit": m.unit,
+                     "needs": sorted(m.needs), "extra_outputs": list(m.extra_outputs), "source": METRICS.source(m.name)}
+                    for m in METRICS.in_order()],
         "plugin_failures": [{"name": f.name, "error": f.error} for f in PLUGIN_FAILURES],
     }
     if args.json:
@@ -35,6 +38,10 @@ def cmd_list(args) -> int:
         print(f"  {m['name']:<16} {m['family']:<10} {m['source']}")
     for kind in ("datasets", "extractors"):
         print(f"{kind}:\n  " + ("\n  ".join(f"{x['name']:<16} {x['source']}" for x in listing[kind]) or "(none)"))
+    print("metrics:")
+    for m in listing["metrics"]:
+        better = f"{'higher' if m['higher_is_better'] else 'lower'} is better"
+        print(f"  {m['name']:<26} {better:<17} {m['unit'] or '-':<8} {m['source']}")
     for f in listing["plugin_failures"]:
         print(f"plugin {f['name']!r} failed to load: {f['error']}", file=sys.stderr)
     return 0
