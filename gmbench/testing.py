@@ -8,12 +8,16 @@
     def test_my_extractor():
         check_extractor(build_my_extractor)
 
+    def test_my_metric():
+        check_metric("my-metric")         # or the registered function itself
+
 Each check raises AssertionError naming what broke (never a bare assert, so ``python -O`` checks too).
 """
 from __future__ import annotations
 
 import dataclasses
 import io
+import math
 import re
 from typing import Callable
 
@@ -142,3 +146,52 @@ def check_extractor(factory: Callable, image_shape: tuple[int, int, int] = (1, 2
     else:
         _expect(logits is not None and logits.shape == (4, extractor.num_classes),
                 f"logits must have shape (4, {extractor.num_classes})")
+
+
+def check_metric(metric: Callable | str, *, seed: int = 0, dataset: str = "mnist", data_root: str | None = None) -> None:
+    """The metric contract on the registered metric ``metric`` (a name, or a function registered under one or more
+    names): on random float64 features [n,8] and, where it needs them, logits [n,K] (K: ``dataset``'s classes where
+    it needs the dataset, else 10) at its min_samples and above, it returns finite numbers for its name and its
+    declared extra outputs, the same for the same inputs and seed, and leaves its inputs as they were."""
+    from gmbench.errors import GmbenchError
+    from gmbench.metrics.context import MetricContext
+    from gmbench.metrics.evaluate import output_value
+    from gmbench.registry import DATASETS, METRICS
+
+    specs = [METRICS.get(metric)] if isinstance(metric, str) else [m for m in METRICS.in_order() if m.fn is metric]
+    _expect(bool(specs), f"{metric!r} is not a registered metric; register it with gmbench.register_metric first")
+    for spec in specs:
+        classes = DATASETS.get(dataset).num_classes if "dataset" in spec.needs else 10
+        low = max(spec.min_samples, 2)  # Gaussian statistics need two images
+        for n_fake, n_real in ((low, low), (2 * low + 3, low + 1)):
+            generator = _generator(seed)
+            fake, real = (_random_stats(n, classes, "logits" in spec.needs, generator) for n in (n_fake, n_real))
+            samples = torch.randint(0, 256, (n_fake, 1, 28, 28), dtype=torch.uint8, generator=generator)  # [n,1,28,28]
+            ctx = MetricContext(seed, samples, dataset if "dataset" in spec.needs else None, data_root)
+            inputs = [t.clone() for t in _tensors(fake, real, ctx)]
+            where = f"metric {spec.name!r} on {n_fake} vs {n_real} samples"
+            try:
+                values = [{out: output_value(spec, spec.fn(fake, real, ctx), out) for out in spec.outputs}
+                          for _ in range(2)]
+            except GmbenchError as exc:
+                raise AssertionError(f"{where}: {exc}") from None
+            for out, value in values[0].items():
+                _expect(math.isfinite(value), f"{where}: {out} = {value} is not finite")
+            _expect(values[0] == values[1], f"{where}: the same inputs and seed gave {values[0]}, then {values[1]}")
+            after = _tensors(fake, real, ctx)
+            _expect(all(torch.equal(a, b) for a, b in zip(inputs, after)), f"{where}: it changed its inputs in place")
+
+
+def _random_stats(n: int, classes: int, logits: bool, generator: torch.Generator):
+    """FeatureStats of random float64 features [n,8] and logits [n,classes] (None without ``logits``)."""
+    from gmbench.metrics.stats_cache import FeatureStats
+
+    features = torch.randn(n, 8, generator=generator, dtype=torch.float64)  # [n,8]
+    scores = torch.randn(n, classes, generator=generator, dtype=torch.float64) * 3 if logits else None  # [n,K]
+    return FeatureStats.of(features, scores)
+
+
+def _tensors(fake, real, ctx) -> list[torch.Tensor]:
+    """Every tensor a metric function receives."""
+    return [t for stats in (fake, real) for t in (stats.features, stats.logits, stats.mu, stats.sigma)
+            if t is not None] + [ctx.samples]

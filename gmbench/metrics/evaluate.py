@@ -120,13 +120,13 @@ def evaluate(samples: Tensor, *, reference: str | Tensor = "mnist:test", extract
     for metric in map(METRICS.get, metrics):
         if metric.fn not in results:
             results[metric.fn] = metric.fn(fake, real, ctx)
-        scores += [Score(output, _output(metric, results[metric.fn], output), higher, metric.unit, net.name,
+        scores += [Score(output, output_value(metric, results[metric.fn], output), higher, metric.unit, net.name,
                          net.weights_sha256, len(samples), len(real.features))
                    for output, higher in metric.outputs.items()]
     return scores
 
 
-def _output(metric: Metric, result, output: str) -> float:
+def output_value(metric: Metric, result, output: str) -> float:
     """The value of ``output`` in what ``metric.fn`` returned: a float (its own value) or a dict of its outputs."""
     value = result.get(output) if isinstance(result, dict) else result if output == metric.name else None
     if not isinstance(value, (float, int)) or isinstance(value, bool):
