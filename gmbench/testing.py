@@ -153,9 +153,7 @@ def check_metric(metric: Callable | str, *, seed: int = 0, dataset: str = "mnist
     names): on random float64 features [n,8] and, where it needs them, logits [n,K] (K: ``dataset``'s classes where
     it needs the dataset, else 10) at its min_samples and above, it returns finite numbers for its name and its
     declared extra outputs, the same for the same inputs and seed, and leaves its inputs as they were."""
-    from gmbench.errors import GmbenchError
     from gmbench.metrics.context import MetricContext
-    from gmbench.metrics.evaluate import output_value
     from gmbench.registry import DATASETS, METRICS
 
     specs = [METRICS.get(metric)] if isinstance(metric, str) else [m for m in METRICS.in_order() if m.fn is metric]
@@ -170,16 +168,25 @@ def check_metric(metric: Callable | str, *, seed: int = 0, dataset: str = "mnist
             ctx = MetricContext(seed, samples, dataset if "dataset" in spec.needs else None, data_root)
             inputs = [t.clone() for t in _tensors(fake, real, ctx)]
             where = f"metric {spec.name!r} on {n_fake} vs {n_real} samples"
-            try:
-                values = [{out: output_value(spec, spec.fn(fake, real, ctx), out) for out in spec.outputs}
-                          for _ in range(2)]
-            except GmbenchError as exc:
-                raise AssertionError(f"{where}: {exc}") from None
-            for out, value in values[0].items():
+            first = _outputs(spec, fake, real, ctx, where)
+            for out, value in first.items():
                 _expect(math.isfinite(value), f"{where}: {out} = {value} is not finite")
-            _expect(values[0] == values[1], f"{where}: the same inputs and seed gave {values[0]}, then {values[1]}")
             after = _tensors(fake, real, ctx)
             _expect(all(torch.equal(a, b) for a, b in zip(inputs, after)), f"{where}: it changed its inputs in place")
+            again = _outputs(spec, fake, real, ctx, where)
+            _expect(first == again, f"{where}: the same inputs and seed gave {first}, then {again}")
+
+
+def _outputs(spec, fake, real, ctx, where: str) -> dict[str, float]:
+    """Output id -> value of one call of the metric's function; its GmbenchErrors become AssertionErrors."""
+    from gmbench.errors import GmbenchError
+    from gmbench.metrics.evaluate import output_value
+
+    try:
+        result = spec.fn(fake, real, ctx)
+        return {out: output_value(spec, result, out) for out in spec.outputs}
+    except GmbenchError as exc:
+        raise AssertionError(f"{where}: {exc}") from None
 
 
 def _random_stats(n: int, classes: int, logits: bool, generator: torch.Generator):

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from gmbench import register_metric
 from gmbench.bench.curves import time_to_id
@@ -146,3 +147,22 @@ def test_register_metric_is_a_decorator_that_returns_the_function():
         assert METRICS.get("test-decorated").needs == {"features", "logits"}
     finally:
         METRICS.unregister("test-decorated")
+
+
+def test_one_function_under_two_names_runs_once_per_evaluation(tmp_path, monkeypatch):
+    monkeypatch.setenv("GMBENCH_CACHE", str(tmp_path))
+    calls = []
+
+    def pair(fake, real, ctx):
+        calls.append(len(fake.features))
+        return {"test-left": 1.0, "test-right": 2.0}
+
+    for name in ("test-left", "test-right"):
+        register_metric(name, pair, higher_is_better=True)
+    try:
+        images = torch.randint(0, 256, (8, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+        scores = evaluate(images, reference=images, metrics=["test-right", "test-left"])
+        assert [(s.metric, s.value) for s in scores] == [("test-right", 2.0), ("test-left", 1.0)] and calls == [8]
+    finally:
+        for name in ("test-left", "test-right"):
+            METRICS.unregister(name)
