@@ -146,8 +146,10 @@ def _metric_problem(obj: Any) -> str:
         return f"a gmbench.registry.Metric, got {obj!r}"
     if not callable(obj.fn):
         return f"fn must be callable (fake, real, ctx) -> float | dict, got {obj.fn!r}"
-    if not obj.needs or not obj.needs <= set(METRIC_NEEDS) or obj.needs == {"dataset"}:
-        return f"needs must name features and/or logits (and dataset where wanted) of {METRIC_NEEDS}, got {sorted(obj.needs)}"
+    needs = obj.needs
+    if not isinstance(needs, frozenset) or not needs or not needs <= set(METRIC_NEEDS) or needs == {"dataset"}:
+        given = sorted(map(str, needs)) if isinstance(needs, frozenset) else needs
+        return f"needs must name features and/or logits (and dataset where wanted) of {METRIC_NEEDS}, got {given!r}"
     if not isinstance(obj.higher_is_better, bool) or not isinstance(obj.unit, str):
         return "higher_is_better must be True or False and unit a string"
     if isinstance(obj.min_samples, bool) or not isinstance(obj.min_samples, int) or obj.min_samples < 1:
@@ -197,8 +199,10 @@ def register_metric(name: str, fn: Callable | None = None, *, needs: str | tuple
         needed = (needs,) if isinstance(needs, str) else needs
         try:
             metric = Metric(name, f, frozenset(needed), higher_is_better, unit, min_samples, dict(extra_outputs or {}))
-        except TypeError as exc:  # needs or extra_outputs of the wrong type
-            raise GmbenchError(f"Cannot register metric {name!r}: {exc}.") from None
+        except (TypeError, ValueError):  # needs or extra_outputs of the wrong type
+            raise GmbenchError(f"Cannot register metric {name!r}: needs must be a name or a tuple of names and "
+                               f"extra_outputs a dict name -> higher_is_better; got needs={needs!r}, "
+                               f"extra_outputs={extra_outputs!r}.") from None
         problem = _metric_problem(metric)
         if problem:
             raise GmbenchError(f"Cannot register metric {name!r}: {problem}.")

@@ -122,6 +122,8 @@ def test_bad_registrations_are_clear_errors(toy):
         register_metric("test-bad", mean_l2, needs="pixels", higher_is_better=True)
     with pytest.raises(GmbenchError, match="needs must name features and/or logits"):
         register_metric("test-bad", mean_l2, needs="dataset", higher_is_better=True)
+    with pytest.raises(GmbenchError, match="needs must be a name or a tuple of names"):
+        register_metric("test-bad", mean_l2, needs=3, higher_is_better=True)
     with pytest.raises(GmbenchError, match="fn must be callable"):
         register_metric("test-bad", 3.0, higher_is_better=True)
     with pytest.raises(GmbenchError, match="already taken"):
@@ -134,6 +136,8 @@ def test_bad_registrations_are_clear_errors(toy):
         register_metric("test-bad", mean_l2, higher_is_better=True, min_samples=0)
     with pytest.raises(GmbenchError, match="name must be"):
         register_metric("test bad", mean_l2, higher_is_better=True)
+    with pytest.raises(GmbenchError, match="expected a gmbench.registry.Metric"):
+        METRICS.register("test-bad", mean_l2)
     assert "test-bad" not in METRICS
 
 
