@@ -269,8 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("samples", help=".npy/.npz uint8 [N,28,28] or [N,1,28,28], a .pt tensor, or a folder of .png files")
     p.add_argument("--ref", default="mnist:test", help="dataset:split (default mnist:test) or a second sample set")
     p.add_argument("--extractor", default="mnist-lenet")
-    p.add_argument("--metrics", default="fid", help="comma-separated: fid,kid,is,precision,recall,density,coverage,"
-                                                     "class_entropy,classifier_accuracy_score")
+    p.add_argument("--metrics", default="fid", help="comma-separated registered metrics (`gmbench list` names them, "
+                                                     "plugins' too), e.g. fid,kid,is,precision,recall")
     p.add_argument("--n", type=int, help="use the first N images of each side")
     p.add_argument("--json", action="store_true")
     p.add_argument("--seed", type=int, default=0, help="seed of KID subsets and of the CAS classifier")

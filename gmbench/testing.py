@@ -150,21 +150,24 @@ def check_extractor(factory: Callable, image_shape: tuple[int, int, int] = (1, 2
 
 def check_metric(metric: Callable | str, *, seed: int = 0, dataset: str = "mnist", data_root: str | None = None) -> None:
     """The metric contract on the registered metric ``metric`` (a name, or a function registered under one or more
-    names): on random float64 features [n,8] and, where it needs them, logits [n,K] (K: ``dataset``'s classes where
-    it needs the dataset, else 10) at its min_samples and above, it returns finite numbers for its name and its
-    declared extra outputs, the same for the same inputs and seed, and leaves its inputs as they were."""
+    names): on random float64 features [n,8] and, only where it needs them, logits [n,K] (``dataset``'s classes)
+    at its min_samples and above, it returns finite numbers for its name and its declared extra outputs, the same
+    for the same inputs and seed, and leaves its inputs as they were. ``ctx.samples`` are random images of
+    ``dataset``'s shape; ``ctx.dataset`` is ``dataset`` where the metric needs one (its test split is read)."""
     from gmbench.metrics.context import MetricContext
     from gmbench.registry import DATASETS, METRICS
 
     specs = [METRICS.get(metric)] if isinstance(metric, str) else [m for m in METRICS.in_order() if m.fn is metric]
     _expect(bool(specs), f"{metric!r} is not a registered metric; register it with gmbench.register_metric first")
+    data = DATASETS.get(dataset)
     for spec in specs:
-        classes = DATASETS.get(dataset).num_classes if "dataset" in spec.needs else 10
         low = max(spec.min_samples, 2)  # Gaussian statistics need two images
         for n_fake, n_real in ((low, low), (2 * low + 3, low + 1)):
             generator = _generator(seed)
-            fake, real = (_random_stats(n, classes, "logits" in spec.needs, generator) for n in (n_fake, n_real))
-            samples = torch.randint(0, 256, (n_fake, 1, 28, 28), dtype=torch.uint8, generator=generator)  # [n,1,28,28]
+            fake, real = (_random_stats(n, data.num_classes, "logits" in spec.needs, generator)
+                          for n in (n_fake, n_real))
+            samples = torch.randint(0, 256, (n_fake, *data.image_shape), dtype=torch.uint8,
+                                    generator=generator)  # [n,C,H,W]
             ctx = MetricContext(seed, samples, dataset if "dataset" in spec.needs else None, data_root)
             inputs = [t.clone() for t in _tensors(fake, real, ctx)]
             where = f"metric {spec.name!r} on {n_fake} vs {n_real} samples"
@@ -178,15 +181,15 @@ def check_metric(metric: Callable | str, *, seed: int = 0, dataset: str = "mnist
 
 
 def _outputs(spec, fake, real, ctx, where: str) -> dict[str, float]:
-    """Output id -> value of one call of the metric's function; its GmbenchErrors become AssertionErrors."""
-    from gmbench.errors import GmbenchError
+    """Output id -> value of one call of the metric's function; what it raises becomes an AssertionError."""
     from gmbench.metrics.evaluate import output_value
 
     try:
         result = spec.fn(fake, real, ctx)
         return {out: output_value(spec, result, out) for out in spec.outputs}
-    except GmbenchError as exc:
-        raise AssertionError(f"{where}: {exc}") from None
+    except Exception as exc:  # a plugin's own bug: name it, and what it was given
+        raise AssertionError(f"{where} (needs {sorted(spec.needs)}; logits are None without 'logits'): "
+                             f"{type(exc).__name__}: {exc}") from exc
 
 
 def _random_stats(n: int, classes: int, logits: bool, generator: torch.Generator):

@@ -79,6 +79,10 @@ def _infinite(fake, real, ctx):
     return (fake.mu - real.mu).norm().item() * math.inf
 
 
+def _undeclared_logits(fake, real, ctx):
+    return fake.logits.mean().item()  # registered with needs "features" only
+
+
 def _one_sample_too_few(fake, real, ctx):
     if len(fake.features) < 6:
         raise GmbenchError("needs 6 samples")
@@ -88,7 +92,8 @@ def _one_sample_too_few(fake, real, ctx):
 @pytest.mark.parametrize("fn, message", [
     (_unseeded, "the same inputs and seed gave"), (_in_place, "it changed its inputs in place"),
     (_no_spread, "lacks a number for 'test-broken_std'"), (_infinite, "test-broken = inf is not finite"),
-    (_one_sample_too_few, "on 5 vs 5 samples: needs 6 samples")])
+    (_one_sample_too_few, r"on 5 vs 5 samples .*GmbenchError: needs 6 samples"),
+    (_undeclared_logits, "logits are None without 'logits'.*AttributeError")])
 def test_check_metric_names_what_a_broken_metric_breaks(fn, message):
     spread = {"test-broken_std": False} if fn is _no_spread else {}
     register_metric("test-broken", fn, higher_is_better=False, min_samples=5, extra_outputs=spread)
