@@ -55,8 +55,8 @@ def test_evaluate_scores_a_registered_metric_with_its_direction_unit_and_extract
     assert toy_score.value == pytest.approx(expected, rel=1e-9)
     assert (toy_score.higher_is_better, toy_score.unit, toy_score.extractor) == (False, "au", "mnist-lenet")
     assert toy_score.extractor_sha256 == lenet.weights_sha256 and toy_score.n_reference == 50
-    with pytest.raises(GmbenchError, match=f"{TOY} needs 3"):
-        check_metrics("mnist-lenet", [TOY], n_samples=2)
+    with pytest.raises(GmbenchError, match=f"2 samples are too few: {TOY} needs 3"):
+        evaluate(samples, reference=reference[:2], metrics=[TOY])  # per side: the reference too
 
 
 @requires_mnist
