@@ -96,7 +96,6 @@ def evaluate(samples: Tensor, *, reference: str | Tensor = "mnist:test", extract
     ``extract``); each gets all of them back and the scores of a single process.
     """
     metrics = list(dict.fromkeys(metrics))
-    check_metrics(extractor, metrics)
     check_images(samples, "samples")
     torch_dtype = parse_dtype(dtype)
     dataset = None  # None: the reference is a set of images
@@ -104,6 +103,8 @@ def evaluate(samples: Tensor, *, reference: str | Tensor = "mnist:test", extract
         dataset, split, n_ref = parse_reference(reference)
     else:
         check_images(reference, "reference images")
+        n_ref = len(reference)
+    check_metrics(extractor, metrics, min(len(samples), n_ref or len(samples)))  # each side has min_samples
     net = build_extractor(extractor, device=device, **(extractor_options or {}))
     check_heads(net, metrics, dataset)
 
