@@ -4,11 +4,11 @@
 first use, and the report code imports pandas and matplotlib itself.
 """
 from gmbench.errors import GmbenchError
-from gmbench.registry import register_dataset, register_extractor, register_model, register_sampler
+from gmbench.registry import register_dataset, register_extractor, register_metric, register_model, register_sampler
 
 __version__ = "0.1.0"
-__all__ = ["GmbenchError", "load_records", "register_dataset", "register_extractor", "register_model", "register_sampler",
-           "__version__"]
+__all__ = ["GmbenchError", "load_records", "register_dataset", "register_extractor", "register_metric",
+           "register_model", "register_sampler", "__version__"]
 
 
 def __getattr__(name: str):

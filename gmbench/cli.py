@@ -17,7 +17,7 @@ from gmbench.errors import GmbenchError
 
 def cmd_list(args) -> int:
     from gmbench.bench.suite import builtin_suites
-    from gmbench.registry import DATASETS, EXTRACTORS, MODELS, PLUGIN_FAILURES, SAMPLERS
+    from gmbench.registry import DATASETS, EXTRACTORS, METRICS, MODELS, PLUGIN_FAILURES, SAMPLERS
 
     listing = {
         "suites": builtin_suites(),
@@ -25,6 +25,9 @@ def cmd_list(args) -> int:
         "samplers": [{"name": n, "kind": SAMPLERS.get(n).kind, "source": SAMPLERS.source(n)} for n in SAMPLERS.names()],
         "datasets": [{"name": n, "source": DATASETS.source(n)} for n in DATASETS.names()],
         "extractors": [{"name": n, "source": EXTRACTORS.source(n)} for n in EXTRACTORS.names()],
+        "metrics": [{"name": m.name, "higher_is_better": m.higher_is_better, "unit": m.unit,
+                     "needs": sorted(m.needs), "extra_outputs": list(m.extra_outputs), "source": METRICS.source(m.name)}
+                    for m in METRICS.in_order()],
         "plugin_failures": [{"name": f.name, "error": f.error} for f in PLUGIN_FAILURES],
     }
     if args.json:
@@ -39,6 +42,10 @@ def cmd_list(args) -> int:
         print(f"  {m['name']:<16} {m['kind']:<10} {m['source']}")
     for kind in ("datasets", "extractors"):
         print(f"{kind}:\n  " + ("\n  ".join(f"{x['name']:<16} {x['source']}" for x in listing[kind]) or "(none)"))
+    print("metrics:")
+    for m in listing["metrics"]:
+        better = f"{'higher' if m['higher_is_better'] else 'lower'} is better"
+        print(f"  {m['name']:<26} {better:<17} {m['unit'] or '-':<8} {m['source']}")
     for f in listing["plugin_failures"]:
         print(f"plugin {f['name']!r} failed to load: {f['error']}", file=sys.stderr)
     return 0
@@ -266,8 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("samples", help=".npy/.npz uint8 [N,28,28] or [N,1,28,28], a .pt tensor, or a folder of .png files")
     p.add_argument("--ref", default="mnist:test", help="dataset:split (default mnist:test) or a second sample set")
     p.add_argument("--extractor", default="mnist-lenet")
-    p.add_argument("--metrics", default="fid", help="comma-separated: fid,kid,is,precision,recall,density,coverage,"
-                                                     "class_entropy,classifier_accuracy_score")
+    p.add_argument("--metrics", default="fid", help="comma-separated registered metrics (`gmbench list` names them, "
+                                                     "plugins' too), e.g. fid,kid,is,precision,recall")
     p.add_argument("--n", type=int, help="use the first N images of each side")
     p.add_argument("--json", action="store_true")
     p.add_argument("--seed", type=int, default=0, help="seed of KID subsets and of the CAS classifier")

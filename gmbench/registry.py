@@ -1,4 +1,4 @@
-"""Named registries of models, samplers, datasets and feature extractors, plus third-party plugins.
+"""Named registries of models, samplers, datasets, feature extractors and metrics, plus third-party plugins.
 
 Built-ins register themselves when their modules are imported; third-party packages add an
 entry point in the group ``gmbench.plugins`` naming a callable that gmbench calls once
@@ -16,7 +16,7 @@ import sys
 import warnings
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Callable, Generic, Mapping, TypeVar
 
 from gmbench.dataset_spec import DatasetSpec
 from gmbench.errors import GmbenchError
@@ -26,7 +26,8 @@ PLUGIN_GROUP = "gmbench.plugins"
 BUILTIN = "built-in"
 _loading: list[str] = []  # the distribution whose plugin entry point is being loaded, if any
 _BUILTIN_MODULES = ("gmbench.data", "gmbench.models.gan", "gmbench.models.diffusion", "gmbench.models.reference",
-                    "gmbench.models.vae", "gmbench.samplers.ddpm", "gmbench.samplers.flow", "gmbench.metrics")
+                    "gmbench.models.vae", "gmbench.samplers.ddpm", "gmbench.samplers.flow", "gmbench.metrics",
+                    "gmbench.metrics.builtin")
 
 
 class Registry(Generic[T]):
@@ -75,6 +76,11 @@ class Registry(Generic[T]):
         ensure_loaded()
         return sorted(self._items)
 
+    def in_order(self) -> list[T]:
+        """The registered objects in registration order."""
+        ensure_loaded()
+        return list(self._items.values())
+
     def __contains__(self, name: str) -> bool:
         ensure_loaded()
         return name in self._items
@@ -118,6 +124,55 @@ SAMPLERS: Registry[Any] = Registry("sampler", _is_sampler, "an instance of a gmb
 DATASETS: Registry[Any] = Registry("dataset", _is_dataset, "a gmbench.dataset_spec.DatasetSpec")
 EXTRACTORS: Registry[Callable] = Registry("extractor", callable, "a callable that builds a FeatureExtractor")
 
+# What a metric can need: the features [N,D] and/or the logits [N,K] of both image sets, and "dataset": a dataset
+# reference (ctx.dataset, its test split through ctx.test_split()) whose classes the extractor's logits predict.
+METRIC_NEEDS = ("features", "logits", "dataset")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A registered metric: ``fn(fake, real, ctx)`` of two FeatureStats (float64) and a MetricContext returns
+    its value (a float), or a dict holding its value and ``extra_outputs`` under their names. One ``fn``
+    registered under several names runs once per evaluation (precision and recall share their neighbours)."""
+
+    name: str
+    fn: Callable
+    needs: frozenset[str]
+    higher_is_better: bool
+    unit: str = ""
+    min_samples: int = 2  # per side
+    extra_outputs: Mapping[str, bool] = dataclasses.field(default_factory=dict)  # spreads: name -> higher_is_better
+
+    @property
+    def outputs(self) -> dict[str, bool]:
+        """Every id this metric scores, its own first -> higher_is_better."""
+        return {self.name: self.higher_is_better, **self.extra_outputs}
+
+
+def _metric_problem(obj: Any) -> str:
+    """What is wrong with ``obj`` as a Metric ("" when nothing is)."""
+    if not isinstance(obj, Metric):
+        return f"a gmbench.registry.Metric, got {obj!r}"
+    if not callable(obj.fn):
+        return f"fn must be callable (fake, real, ctx) -> float | dict, got {obj.fn!r}"
+    needs = obj.needs
+    if not isinstance(needs, frozenset) or not needs or not needs <= set(METRIC_NEEDS) or needs == {"dataset"}:
+        given = sorted(map(str, needs)) if isinstance(needs, frozenset) else needs
+        return f"needs must name features and/or logits (and dataset where wanted) of {METRIC_NEEDS}, got {given!r}"
+    if not isinstance(obj.higher_is_better, bool) or not isinstance(obj.unit, str):
+        return "higher_is_better must be True or False and unit a string"
+    if isinstance(obj.min_samples, bool) or not isinstance(obj.min_samples, int) or obj.min_samples < 1:
+        return f"min_samples must be an int >= 1, got {obj.min_samples!r}"
+    if not all(isinstance(k, str) and k and isinstance(v, bool) for k, v in obj.extra_outputs.items()):
+        return f"extra_outputs must map output names to higher_is_better (True/False), got {dict(obj.extra_outputs)!r}"
+    if obj.name in obj.extra_outputs:
+        return f"an extra output cannot repeat the metric's name {obj.name!r}"
+    return ""
+
+
+METRICS: Registry[Metric] = Registry("metric", lambda obj: not _metric_problem(obj),
+                                     "a gmbench.registry.Metric (register it with register_metric)")
+
 
 def _decorator_or_call(registry: Registry, name: str, obj: Any):
     if obj is None:
@@ -149,6 +204,39 @@ def register_dataset(name: str, spec: Any | None = None):
 def register_extractor(name: str, factory: Callable | None = None):
     """Register a factory ``(**options) -> FeatureExtractor``; usable as a decorator."""
     return _decorator_or_call(EXTRACTORS, name, factory)
+
+
+def register_metric(name: str, fn: Callable | None = None, *, needs: str | tuple[str, ...] = "features",
+                    higher_is_better: bool, unit: str = "", min_samples: int = 2,
+                    extra_outputs: Mapping[str, bool] | None = None):
+    """Register ``fn(fake, real, ctx) -> float | dict[str, float]`` (see Metric); usable as a decorator.
+
+    ``needs``: "features", "logits" or a tuple of them (a metric needing logits is refused on an extractor
+    without a classifier head), plus "dataset" where it reads the reference dataset's labels.
+    ``min_samples``: the fewest images per side it is defined for. ``extra_outputs``: spreads it also
+    returns, name -> higher_is_better (reported, never gated), e.g. {"kid_std": False}.
+    """
+    def register(f: Callable) -> Callable:
+        needed = (needs,) if isinstance(needs, str) else needs
+        try:
+            metric = Metric(name, f, frozenset(needed), higher_is_better, unit, min_samples, dict(extra_outputs or {}))
+        except (TypeError, ValueError):  # needs or extra_outputs of the wrong type
+            raise GmbenchError(f"Cannot register metric {name!r}: needs must be a name or a tuple of names and "
+                               f"extra_outputs a dict name -> higher_is_better; got needs={needs!r}, "
+                               f"extra_outputs={extra_outputs!r}.") from None
+        problem = _metric_problem(metric)
+        if problem:
+            raise GmbenchError(f"Cannot register metric {name!r}: {problem}.")
+        if name not in METRICS._items:  # a taken name: METRICS.register says so
+            taken = {out for m in METRICS._items.values() for out in m.outputs}
+            clash = sorted(set(metric.outputs) & taken)
+            if clash:
+                raise GmbenchError(f"Cannot register metric {name!r}: its output ids {', '.join(clash)} are already "
+                                   "scored by other metrics; rename them.")
+        METRICS.register(name, metric)
+        return f
+
+    return register if fn is None else register(fn)
 
 
 @dataclass(frozen=True)

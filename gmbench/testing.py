@@ -1,6 +1,6 @@
 """The contract kit: the checks gmbench's own contract tests run, for plugin authors to call from theirs.
 
-    from gmbench.testing import check_extractor, check_model, check_sampler
+    from gmbench.testing import check_extractor, check_metric, check_model, check_sampler
 
     def test_my_model():
         check_model(MyModel)              # built from MyModel.tiny_config(): keep it seconds-small
@@ -11,12 +11,16 @@
     def test_my_sampler():
         check_sampler(MySampler(), kind="eps")
 
+    def test_my_metric():
+        check_metric("my-metric")         # or the registered function itself
+
 Each check raises AssertionError naming what broke (never a bare assert, so ``python -O`` checks too).
 """
 from __future__ import annotations
 
 import dataclasses
 import io
+import math
 import re
 from typing import Callable
 
@@ -180,3 +184,62 @@ def check_sampler(sampler, kind: str | None = None, steps: int = 3, **options) -
     _expect(len(calls) == nfe, f"nfe({steps}) = {nfe}, but sample made {len(calls)} denoiser calls")
     _expect(torch.equal(out, sampler.sample(denoiser, x, steps, _generator(2), **options)),
             "same generator, different samples")
+
+
+def check_metric(metric: Callable | str, *, seed: int = 0, dataset: str = "mnist", data_root: str | None = None) -> None:
+    """The metric contract on the registered metric ``metric`` (a name, or a function registered under one or more
+    names): on random float64 features [n,8] and, only where it needs them, logits [n,K] (``dataset``'s classes)
+    at its min_samples and above, it returns finite numbers for its name and its declared extra outputs, the same
+    for the same inputs and seed, and leaves its inputs as they were. ``ctx.samples`` are random images of
+    ``dataset``'s shape; ``ctx.dataset`` is ``dataset`` where the metric needs one (its test split is read)."""
+    from gmbench.metrics.context import MetricContext
+    from gmbench.registry import DATASETS, METRICS
+
+    specs = [METRICS.get(metric)] if isinstance(metric, str) else [m for m in METRICS.in_order() if m.fn is metric]
+    _expect(bool(specs), f"{metric!r} is not a registered metric; register it with gmbench.register_metric first")
+    data = DATASETS.get(dataset)
+    for spec in specs:
+        low = max(spec.min_samples, 2)  # Gaussian statistics need two images
+        for n_fake, n_real in ((low, low), (2 * low + 3, low + 1)):
+            generator = _generator(seed)
+            fake, real = (_random_stats(n, data.num_classes, "logits" in spec.needs, generator)
+                          for n in (n_fake, n_real))
+            samples = torch.randint(0, 256, (n_fake, *data.image_shape), dtype=torch.uint8,
+                                    generator=generator)  # [n,C,H,W]
+            ctx = MetricContext(seed, samples, dataset if "dataset" in spec.needs else None, data_root)
+            inputs = [t.clone() for t in _tensors(fake, real, ctx)]
+            where = f"metric {spec.name!r} on {n_fake} vs {n_real} samples"
+            first = _outputs(spec, fake, real, ctx, where)
+            for out, value in first.items():
+                _expect(math.isfinite(value), f"{where}: {out} = {value} is not finite")
+            after = _tensors(fake, real, ctx)
+            _expect(all(torch.equal(a, b) for a, b in zip(inputs, after)), f"{where}: it changed its inputs in place")
+            again = _outputs(spec, fake, real, ctx, where)
+            _expect(first == again, f"{where}: the same inputs and seed gave {first}, then {again}")
+
+
+def _outputs(spec, fake, real, ctx, where: str) -> dict[str, float]:
+    """Output id -> value of one call of the metric's function; what it raises becomes an AssertionError."""
+    from gmbench.metrics.evaluate import output_value
+
+    try:
+        result = spec.fn(fake, real, ctx)
+        return {out: output_value(spec, result, out) for out in spec.outputs}
+    except Exception as exc:  # a plugin's own bug: name it, and what it was given
+        raise AssertionError(f"{where} (needs {sorted(spec.needs)}; logits are None without 'logits'): "
+                             f"{type(exc).__name__}: {exc}") from exc
+
+
+def _random_stats(n: int, classes: int, logits: bool, generator: torch.Generator):
+    """FeatureStats of random float64 features [n,8] and logits [n,classes] (None without ``logits``)."""
+    from gmbench.metrics.stats_cache import FeatureStats
+
+    features = torch.randn(n, 8, generator=generator, dtype=torch.float64)  # [n,8]
+    scores = torch.randn(n, classes, generator=generator, dtype=torch.float64) * 3 if logits else None  # [n,K]
+    return FeatureStats.of(features, scores)
+
+
+def _tensors(fake, real, ctx) -> list[torch.Tensor]:
+    """Every tensor a metric function receives."""
+    return [t for stats in (fake, real) for t in (stats.features, stats.logits, stats.mu, stats.sigma)
+            if t is not None] + [ctx.samples]

@@ -1,14 +1,19 @@
-"""gmbench.testing, the contract kit plugin authors call: it passes the built-in extractors and fails broken
-models and extractors with a message naming what broke."""
+"""gmbench.testing, the contract kit plugin authors call: it passes the built-in extractors and metrics and fails
+broken models, extractors and metrics with a message naming what broke."""
+import math
+
 import pytest
 import torch
 
+from gmbench.data import load_dataset
+from gmbench.errors import GmbenchError
+from gmbench.metrics.context import MetricContext
 from gmbench.metrics.inception import build_inception_extractor
 from gmbench.metrics.lenet import build_mnist_lenet
 from gmbench.models.gan import GANMLP
-from gmbench.registry import BUILTIN, SAMPLERS
+from gmbench.registry import BUILTIN, METRICS, SAMPLERS, register_metric
 from gmbench.samplers.flow import Euler
-from gmbench.testing import check_extractor, check_model, check_sampler
+from gmbench.testing import check_extractor, check_metric, check_model, check_sampler
 from tests.conftest import inception_weights_path
 
 
@@ -76,3 +81,60 @@ class DrawsFromTheGlobalStream(Euler):
 def test_check_sampler_names_what_a_broken_sampler_breaks(sampler, kind, message):
     with pytest.raises(AssertionError, match=message):
         check_sampler(sampler, kind=kind)
+
+
+BUILTIN_METRICS = [n for n in METRICS.names() if METRICS.source(n) == BUILTIN]
+
+
+@pytest.mark.parametrize("name", BUILTIN_METRICS)
+def test_the_builtin_metrics_keep_the_contract(name, monkeypatch):
+    if "dataset" in METRICS.get(name).needs:  # CAS: testing on all 10k test images takes 30 s
+        images, labels = load_dataset("mnist", "test")
+        monkeypatch.setattr(MetricContext, "test_split", lambda self: (images[:500], labels[:500]))
+    check_metric(name)
+
+
+def _unseeded(fake, real, ctx):
+    return torch.rand((), dtype=torch.float64).item()  # the global stream, not ctx.seed
+
+
+def _in_place(fake, real, ctx):
+    return fake.features.mul_(2).mean().item()
+
+
+def _no_spread(fake, real, ctx):
+    return {"test-broken": 1.0}
+
+
+def _infinite(fake, real, ctx):
+    return (fake.mu - real.mu).norm().item() * math.inf
+
+
+def _undeclared_logits(fake, real, ctx):
+    return fake.logits.mean().item()  # registered with needs "features" only
+
+
+def _one_sample_too_few(fake, real, ctx):
+    if len(fake.features) < 6:
+        raise GmbenchError("needs 6 samples")
+    return 0.0
+
+
+@pytest.mark.parametrize("fn, message", [
+    (_unseeded, "the same inputs and seed gave"), (_in_place, "it changed its inputs in place"),
+    (_no_spread, "lacks a number for 'test-broken_std'"), (_infinite, "test-broken = inf is not finite"),
+    (_one_sample_too_few, r"on 5 vs 5 samples .*GmbenchError: needs 6 samples"),
+    (_undeclared_logits, "logits are None without 'logits'.*AttributeError")])
+def test_check_metric_names_what_a_broken_metric_breaks(fn, message):
+    spread = {"test-broken_std": False} if fn is _no_spread else {}
+    register_metric("test-broken", fn, higher_is_better=False, min_samples=5, extra_outputs=spread)
+    try:
+        with pytest.raises(AssertionError, match=message):
+            check_metric(fn)
+    finally:
+        METRICS.unregister("test-broken")
+
+
+def test_check_metric_refuses_an_unregistered_function():
+    with pytest.raises(AssertionError, match="not a registered metric"):
+        check_metric(_infinite)

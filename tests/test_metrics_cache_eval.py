@@ -9,12 +9,12 @@ from gmbench.data import load_dataset
 from gmbench.errors import GmbenchError
 from gmbench.io import _host
 from gmbench.metrics.classifier_scores import classifier_accuracy_score
-from gmbench.metrics import METRIC_NAMES, build_extractor, check_metrics, evaluate
+from gmbench.metrics import build_extractor, check_metrics, evaluate
 from gmbench.metrics.features import FeatureExtractor, extract
 from gmbench.metrics.fid import fid_from_features
 from gmbench.metrics.prdc import density_coverage, precision_recall
 from gmbench.metrics.stats_cache import reference_stats
-from gmbench.registry import EXTRACTORS
+from gmbench.registry import EXTRACTORS, METRICS
 from tests.conftest import requires_mnist
 from tests.test_io import _dead_pid
 
@@ -68,7 +68,7 @@ def test_writing_the_cache_removes_only_dead_writers_temporaries(cache, lenet):
 
 def test_evaluate_scores_every_metric_with_provenance(cache, lenet):
     samples = load_dataset("mnist", "train")[0][:300]
-    names = [m for m in METRIC_NAMES if m != "classifier_accuracy_score"]
+    names = [m.name for m in METRICS.in_order() if m.name != "classifier_accuracy_score"]
     scores = evaluate(samples, reference="mnist:test:400", metrics=names)
     assert [s.metric for s in scores] == ["fid", "kid", "kid_std", "is", "is_std", "precision", "recall",
                                           "density", "coverage", "class_entropy"]

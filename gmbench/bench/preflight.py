@@ -1,7 +1,8 @@
 """The checks of a suite that read files, done before its first job (suite.py checks the rest at load).
 
-Every job reads its dataset's train split and reference split (images and labels; the test split
-too where classifier_accuracy_score is scored) and builds its extractors from their weights files.
+Every job reads its dataset's train split and reference split (images and labels; the test split too
+where a metric needing the dataset, such as classifier_accuracy_score, is scored) and builds its
+extractors from their weights files.
 Opening them all costs seconds, so a missing, truncated or wrong file stops the run here instead of
 failing after the first job has trained and sampled.
 """
@@ -14,11 +15,11 @@ from gmbench.data import load_dataset
 def preflight(suite: Suite, data_root: str | None = None) -> None:
     """Raise, before any job runs, the GmbenchError a job would raise on reading its data or extractor weights."""
     from gmbench.metrics import build_extractor
-    from gmbench.metrics.evaluate import check_heads
+    from gmbench.metrics.evaluate import check_heads, needing
 
     scored = suite.scored_metrics()
-    cas = any("classifier_accuracy_score" in metrics for metrics in scored.values())
-    splits = dict.fromkeys(["train", suite.metrics.reference] + (["test"] if cas else []))  # in the jobs' order
+    labelled = any(needing("dataset", metrics) for metrics in scored.values())  # they read the test split
+    splits = dict.fromkeys(["train", suite.metrics.reference] + (["test"] if labelled else []))  # in the jobs' order
     for dataset in suite.datasets:
         for split in splits:
             load_dataset(dataset, split, data_root)  # cached per process: the jobs reuse what is read here

@@ -262,12 +262,12 @@ def _curve_point(model: GenerativeModel, job: Job, ctx: JobContext, rec: JobReco
 def record_time_to_targets(points: list[CurvePoint], job: Job, ctx: JobContext, rec: JobRecorder) -> None:
     """One ``time_to_<metric>@X`` row per target: the training time of the first point reaching X, or
     ``NOT_REACHED`` (+inf, with empty train_steps and train_time) when none did."""
-    from gmbench.metrics.evaluate import HIGHER_IS_BETTER
+    from gmbench.registry import METRICS
 
     c = job.model.curve
     last = next(r for r in reversed(rec.rows) if r["metric"] == curve_id(c.metric))  # its provenance
     provenance = {k: last[k] for k in ("extractor", "extractor_sha256", "n_samples", "dtype")}
-    for target, hit in time_to_targets(points, c.targets, HIGHER_IS_BETTER[c.metric]):
+    for target, hit in time_to_targets(points, c.targets, METRICS.get(c.metric).higher_is_better):
         rec.add(time_to_id(c.metric, target), hit.time if hit else NOT_REACHED, "s", False, **provenance,
                 train_steps=hit.steps if hit else None, train_time=hit.time if hit else None)
 

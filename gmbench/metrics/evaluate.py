@@ -6,22 +6,17 @@ is a dataset split, comes from the stats cache. Every Score carries its extracto
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from gmbench.data import load_dataset
 from gmbench.errors import GmbenchError
-from gmbench.metrics.classifier_scores import class_entropy, classifier_accuracy_score
+from gmbench.metrics.context import MetricContext
 from gmbench.metrics.features import FeatureExtractor, build_extractor, extract
-from gmbench.metrics.fid import frechet_distance
-from gmbench.metrics.inception_score import inception_score
-from gmbench.metrics.kid import kernel_inception_distance
-from gmbench.metrics.prdc import density_coverage, precision_recall
 from gmbench.metrics.stats_cache import FeatureStats, reference_stats
-from gmbench.registry import DATASETS, EXTRACTORS
+from gmbench.registry import DATASETS, EXTRACTORS, METRICS, Metric
 
 
 @dataclass(frozen=True)
@@ -36,26 +31,18 @@ class Score:
     n_reference: int  # real images used
 
 
-METRIC_NAMES: tuple[str, ...] = ("fid", "kid", "is", "precision", "recall", "density", "coverage",
-                                 "class_entropy", "classifier_accuracy_score")
-HIGHER_IS_BETTER = {"fid": False, "kid": False, "kid_std": False, "is": True, "is_std": False,
-                    "precision": True, "recall": True, "density": True, "coverage": True,
-                    "class_entropy": True, "classifier_accuracy_score": True}
-NEEDS_LOGITS = ("is", "class_entropy", "classifier_accuracy_score")
-# Fewest images per side a metric is defined for: IS has 10 splits, k-NN scores need k+1 points.
-MIN_SAMPLES = {"fid": 2, "kid": 2, "is": 10, "precision": 4, "recall": 4, "density": 6, "coverage": 6,
-               "class_entropy": 1, "classifier_accuracy_score": 10}
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
 def check_metrics(extractor: str, metrics: Sequence[str], n_samples: int | None = None) -> None:
     """Validate metric and extractor names (and that ``n_samples`` suffices) without loading any weights."""
-    unknown = [m for m in metrics if m not in METRIC_NAMES]
+    unknown = [m for m in metrics if m not in METRICS]
     if unknown or not metrics:
         raise GmbenchError(f"Unknown metric(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
-                           f"valid metrics: {', '.join(METRIC_NAMES)}.")
+                           f"valid metrics: {', '.join(m.name for m in METRICS.in_order())}.")
     EXTRACTORS.get(extractor)  # raises with the known names
-    too_few = [f"{m} needs {MIN_SAMPLES[m]}" for m in metrics if n_samples is not None and n_samples < MIN_SAMPLES[m]]
+    minima = {m: METRICS.get(m).min_samples for m in metrics}
+    too_few = [f"{m} needs {k}" for m, k in minima.items() if n_samples is not None and n_samples < k]
     if too_few:
         raise GmbenchError(f"{n_samples} samples are too few: {', '.join(too_few)}. Raise n_samples or drop those metrics.")
 
@@ -75,14 +62,21 @@ def parse_dtype(name: str) -> torch.dtype:
     return DTYPES[name]
 
 
+def needing(need: str, metrics: Sequence[str]) -> list[str]:
+    """The metrics among ``metrics`` whose registered needs include ``need`` ("features", "logits", "dataset")."""
+    return [m for m in metrics if need in METRICS.get(m).needs]
+
+
 def check_heads(net: FeatureExtractor, metrics: Sequence[str], dataset: str | None) -> None:
-    """Refuse metrics the extractor's weights cannot compute: logits for is, class_entropy and CAS, and for CAS a
-    classifier over ``dataset``'s classes (``dataset`` None: the reference is a set of images, not a dataset)."""
-    if net.num_classes is None and any(m in NEEDS_LOGITS for m in metrics):
-        raise GmbenchError(f"Metrics {', '.join(m for m in metrics if m in NEEDS_LOGITS)} need classifier logits, "
+    """Refuse metrics the extractor's weights cannot compute: those needing logits without a classifier head, and
+    those needing a dataset without a classifier over ``dataset``'s classes (``dataset`` None: the reference is a
+    set of images, not a dataset)."""
+    if net.num_classes is None and needing("logits", metrics):
+        raise GmbenchError(f"Metrics {', '.join(needing('logits', metrics))} need classifier logits, "
                            f"but extractor {net.name!r} (with these weights) has no classifier head.")
-    if "classifier_accuracy_score" in metrics and (dataset is None or net.num_classes != DATASETS.get(dataset).num_classes):
-        raise GmbenchError("classifier_accuracy_score needs a dataset reference (e.g. mnist:test) and an extractor "
+    on_dataset = needing("dataset", metrics)
+    if on_dataset and (dataset is None or net.num_classes != DATASETS.get(dataset).num_classes):
+        raise GmbenchError(f"{', '.join(on_dataset)} need a dataset reference (e.g. mnist:test) and an extractor "
                            "whose classifier predicts that dataset's classes (e.g. mnist-lenet).")
 
 
@@ -102,41 +96,41 @@ def evaluate(samples: Tensor, *, reference: str | Tensor = "mnist:test", extract
     ``extract``); each gets all of them back and the scores of a single process.
     """
     metrics = list(dict.fromkeys(metrics))
-    check_metrics(extractor, metrics)
     check_images(samples, "samples")
     torch_dtype = parse_dtype(dtype)
+    dataset = None  # None: the reference is a set of images
     if isinstance(reference, str):
         dataset, split, n_ref = parse_reference(reference)
     else:
         check_images(reference, "reference images")
+        n_ref = len(reference)
+    check_metrics(extractor, metrics, min(len(samples), n_ref or len(samples)))  # each side has min_samples
     net = build_extractor(extractor, device=device, **(extractor_options or {}))
-    check_heads(net, metrics, dataset if isinstance(reference, str) else None)
+    check_heads(net, metrics, dataset)
 
     fake = FeatureStats.of(*extract(net, samples, batch_size, torch_dtype, group))
-    if isinstance(reference, str):
+    if dataset is not None:
         real = reference_stats(net, dataset, split, n_ref, data_root=data_root, dtype=torch_dtype,
                                batch_size=batch_size, group=group)[0]
     else:
         real = FeatureStats.of(*extract(net, reference, batch_size, torch_dtype, group))
 
-    values: dict[str, float] = {}
-    for metric in metrics:
-        if metric == "fid":
-            values["fid"] = frechet_distance(fake.mu, fake.sigma, real.mu, real.sigma)
-        elif metric == "kid":
-            values["kid"], values["kid_std"] = kernel_inception_distance(fake.features, real.features, seed=seed)
-        elif metric == "is":
-            values["is"], values["is_std"] = inception_score(fake.logits)
-        elif metric in ("precision", "recall") and "precision" not in values:
-            values["precision"], values["recall"] = precision_recall(real.features, fake.features)
-        elif metric in ("density", "coverage") and "density" not in values:
-            values["density"], values["coverage"] = density_coverage(real.features, fake.features)
-        elif metric == "class_entropy":
-            values["class_entropy"] = class_entropy(fake.logits)
-        elif metric == "classifier_accuracy_score":
-            test_images, test_labels = load_dataset(dataset, "test", data_root)
-            values[metric] = classifier_accuracy_score(samples, fake.logits, test_images, test_labels,
-                                                       seed=seed, device=next(net.parameters()).device)
-    selected = [name for m in metrics for name in (m, f"{m}_std") if name in values]
-    return [Score(name, values[name], HIGHER_IS_BETTER[name], "", net.name, net.weights_sha256,
-                  len(samples), len(real.features)) for name in selected]
+    ctx = MetricContext(seed, samples, dataset, data_root, net.device)
+    results: dict[Callable, float | dict[str, float]] = {}  # one run per function, shared by the names it serves
+    scores = []
+    for metric in map(METRICS.get, metrics):
+        if metric.fn not in results:
+            results[metric.fn] = metric.fn(fake, real, ctx)
+        scores += [Score(output, output_value(metric, results[metric.fn], output), higher, metric.unit, net.name,
+                         net.weights_sha256, len(samples), len(real.features))
+                   for output, higher in metric.outputs.items()]
+    return scores
+
+
+def output_value(metric: Metric, result, output: str) -> float:
+    """The value of ``output`` in what ``metric.fn`` returned: a float (its own value) or a dict of its outputs."""
+    value = result.get(output) if isinstance(result, dict) else result if output == metric.name else None
+    if not isinstance(value, (float, int)) or isinstance(value, bool):
+        raise GmbenchError(f"Metric {metric.name!r} returned {result!r}, which lacks a number for {output!r}; a metric "
+                           f"returns a float or a dict holding {', '.join(metric.outputs)}.")
+    return float(value)

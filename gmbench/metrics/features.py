@@ -33,6 +33,11 @@ class FeatureExtractor(nn.Module):
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor | None]:
         raise NotImplementedError
 
+    @property
+    def device(self) -> torch.device:
+        """Where its weights live (the CPU for a network without parameters)."""
+        return next(iter(self.parameters()), torch.empty(0)).device
+
 
 @torch.no_grad()
 def extract(extractor: FeatureExtractor, images: Tensor, batch_size: int = 500,
@@ -46,7 +51,7 @@ def extract(extractor: FeatureExtractor, images: Tensor, batch_size: int = 500,
     """
     if images.dtype != torch.uint8 or images.dim() != 4:
         raise ValueError(f"extract expects uint8 [N,C,H,W] images, got {images.dtype} {tuple(images.shape)}")
-    device = next(iter(extractor.parameters()), torch.empty(0)).device
+    device = extractor.device
     extractor.eval()
     feats, logits = [], []
     for start in my_batches(len(images), batch_size, group):
