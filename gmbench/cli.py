@@ -22,7 +22,8 @@ def cmd_list(args) -> int:
     listing = {
         "suites": builtin_suites(),
         "models": [{"name": n, "family": MODELS.get(n).family, "source": MODELS.source(n)} for n in MODELS.names()],
-        "datasets": [{"name": n, "source": DATASETS.source(n)} for n in DATASETS.names()],
+        "datasets": [{"name": n, "source": DATASETS.source(n), "image_shape": list(DATASETS.get(n).image_shape),
+                      "num_classes": DATASETS.get(n).num_classes} for n in DATASETS.names()],
         "extractors": [{"name": n, "source": EXTRACTORS.source(n)} for n in EXTRACTORS.names()],
         "plugin_failures": [{"name": f.name, "error": f.error} for f in PLUGIN_FAILURES],
     }
@@ -33,8 +34,11 @@ def cmd_list(args) -> int:
     print("models:")
     for m in listing["models"]:
         print(f"  {m['name']:<16} {m['family']:<10} {m['source']}")
-    for kind in ("datasets", "extractors"):
-        print(f"{kind}:\n  " + ("\n  ".join(f"{x['name']:<16} {x['source']}" for x in listing[kind]) or "(none)"))
+    print("datasets:")
+    for d in listing["datasets"]:
+        shape = "x".join(map(str, d["image_shape"]))
+        print(f"  {d['name']:<16} {shape:<10} {d['num_classes']:>4} classes  {d['source']}")
+    print("extractors:\n  " + ("\n  ".join(f"{x['name']:<16} {x['source']}" for x in listing["extractors"]) or "(none)"))
     for f in listing["plugin_failures"]:
         print(f"plugin {f['name']!r} failed to load: {f['error']}", file=sys.stderr)
     return 0

@@ -18,21 +18,24 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Callable, Generic, TypeVar
 
-from gmbench.dataset_spec import DatasetSpec
+from gmbench.dataset_spec import dataset_problem
 from gmbench.errors import GmbenchError
 
 T = TypeVar("T")
 PLUGIN_GROUP = "gmbench.plugins"
 BUILTIN = "built-in"
 _loading: list[str] = []  # the distribution whose plugin entry point is being loaded, if any
-_BUILTIN_MODULES = ("gmbench.data", "gmbench.models.gan", "gmbench.models.diffusion", "gmbench.models.reference",
+_BUILTIN_MODULES = ("gmbench.datasets.builtin", "gmbench.models.gan", "gmbench.models.diffusion", "gmbench.models.reference",
                     "gmbench.models.vae", "gmbench.metrics")
 
 
 class Registry(Generic[T]):
-    """A name -> object map that validates names and kinds and explains unknown names."""
+    """A name -> object map that validates names and kinds and explains unknown names.
 
-    def __init__(self, kind: str, check: Callable[[Any], bool], expected: str):
+    ``check(obj)`` is True for a valid object, else False or what was expected instead (a more precise ``expected``).
+    """
+
+    def __init__(self, kind: str, check: Callable[[Any], bool | str], expected: str):
         self.kind = kind
         self._check = check
         self._expected = expected
@@ -47,8 +50,9 @@ class Registry(Generic[T]):
             )
         if name in self._items:
             raise GmbenchError(f"Cannot register {self.kind} {name!r}: that name is already taken by {self._items[name]!r}.")
-        if not self._check(obj):
-            raise GmbenchError(f"Cannot register {self.kind} {name!r}: expected {self._expected}, got {obj!r}.")
+        verdict = self._check(obj)
+        if verdict is not True:
+            raise GmbenchError(f"Cannot register {self.kind} {name!r}: expected {verdict or self._expected}, got {obj!r}.")
         self._items[name] = obj
         self._sources[name] = _registering_source()
         return obj
@@ -101,13 +105,13 @@ def _is_model_class(obj: Any) -> bool:
             and dataclasses.is_dataclass(config))
 
 
-def _is_dataset(obj: Any) -> bool:
-    return isinstance(obj, DatasetSpec)
+def _is_dataset(obj: Any) -> bool | str:
+    return dataset_problem(obj) or True
 
 
 MODELS: Registry[type] = Registry("model", _is_model_class, "a subclass of gmbench.models.base.GenerativeModel "
                                   "whose Config is a dataclass (@dataclass(frozen=True) with defaults)")
-DATASETS: Registry[Any] = Registry("dataset", _is_dataset, "a gmbench.dataset_spec.DatasetSpec")
+DATASETS: Registry[Any] = Registry("dataset", _is_dataset, "a gmbench.dataset_spec.Dataset")
 EXTRACTORS: Registry[Callable] = Registry("extractor", callable, "a callable that builds a FeatureExtractor")
 
 
@@ -122,8 +126,9 @@ def register_model(name: str, cls: type | None = None):
     return _decorator_or_call(MODELS, name, cls)
 
 
-def register_dataset(name: str, spec: Any | None = None):
-    return _decorator_or_call(DATASETS, name, spec)
+def register_dataset(name: str, dataset: Any | None = None):
+    """Register a ``gmbench.dataset_spec.Dataset`` (a factory of a split's images and labels, with their shape)."""
+    return _decorator_or_call(DATASETS, name, dataset)
 
 
 def register_extractor(name: str, factory: Callable | None = None):

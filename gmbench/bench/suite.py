@@ -206,6 +206,22 @@ def _once_each(values: list, what: str, where: str) -> None:
                            f"would run twice under one id; list each of the {what} once.")
 
 
+def _datasets(raw: Any, where: str) -> list[str]:
+    """The suite's dataset names: ``datasets = ["mnist", ...]`` (registered names), or ``[datasets.NAME]`` tables,
+    each empty (a registered name) or defining NAME by kind and path (gmbench.datasets.defined)."""
+    from gmbench.datasets.defined import define_dataset
+
+    if isinstance(raw, dict) and raw:
+        for name, table in raw.items():
+            define_dataset(name, _table(table, f"{where} [datasets.{name}]"), where)
+        return list(raw)
+    if not isinstance(raw, list) or not raw or not all(isinstance(d, str) for d in raw):
+        raise GmbenchError(f"{where}: datasets must be a non-empty list of names, or [datasets.NAME] tables "
+                           "(kind = \"npz\" or \"image-folder\", path = \"...\").")
+    _once_each(raw, "datasets", where)
+    return raw
+
+
 def _variants(model: str, raw: Any, where: str) -> tuple[Variant, ...]:
     if raw is None:
         return ()
@@ -295,15 +311,12 @@ def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | N
     speed = apply_overrides(SpeedSettings(), _table(raw.get("speed", {}), f"{where} [speed]"), f"{where} [speed]")
     curve = apply_overrides(CurveSettings(), _table(raw.get("curve", {}), f"{where} [curve]"), f"{where} [curve]")
 
-    datasets = raw.get("datasets", ["mnist"])
-    if not isinstance(datasets, list) or not datasets or not all(isinstance(d, str) for d in datasets):
-        raise GmbenchError(f"{where}: datasets must be a non-empty list of names.")
-    _once_each(datasets, "datasets", where)
+    datasets = _datasets(raw.get("datasets", ["mnist"]), where)
     specs = {d: DATASETS.get(d) for d in datasets}
     for d, spec in specs.items():
-        if metrics.reference not in dict(spec.counts):
-            raise GmbenchError(f"{where} [metrics]: reference split {metrics.reference!r} does not exist for dataset {d!r}; "
-                               f"its splits are {', '.join(dict(spec.counts))}.")
+        for split, what in ((metrics.reference, f"{where} [metrics]: reference split"), ("train", f"{where}: split")):
+            if split not in spec.splits:
+                raise GmbenchError(f"{what} {split!r} does not exist for dataset {d!r}; its splits are {', '.join(spec.splits)}.")
     seed_list = seeds if seeds is not None else raw.get("seeds", [0])
     if not isinstance(seed_list, list) or not seed_list or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seed_list):
         raise GmbenchError(f"{where}: seeds must be a non-empty list of non-negative integers, got {seed_list!r}.")
@@ -331,7 +344,7 @@ def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | N
         if cls.trainable and model_budget.steps is None and model_budget.seconds is None:
             raise GmbenchError(f"{mwhere}: no training budget; set steps or seconds in [budget] or in the model's budget.")
         for d, spec in specs.items() if cls.trainable else ():
-            if model_budget.batch_size > spec.count("train"):
+            if model_budget.batch_size > (spec.count("train") or model_budget.batch_size):
                 raise GmbenchError(f"{mwhere}: budget batch_size {model_budget.batch_size} is larger than the "
                                    f"{spec.count('train')} training images of {d!r}; lower batch_size.")
         variants = _variants(model, table.pop("variants", None), mwhere)
@@ -344,11 +357,12 @@ def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | N
         common = {k: v for k, v in set_options.get("model", {}).items() if k in fields}
         overrides = {**table, **common, **scoped.get(model, {})}
         config = apply_overrides(cls.Config(), overrides, where=mwhere)  # check keys and types now
-        for spec in specs.values():
+        for d, spec in specs.items():
             try:
+                cls.check_image_shape(spec.image_shape)
                 cls.check_job(config, model_budget.batch_size, spec.count("train"), spec.image_shape)
             except ValueError as exc:
-                raise GmbenchError(f"{mwhere}: {exc}.") from None
+                raise GmbenchError(f"{mwhere}: {exc} (dataset {d!r}, images {'x'.join(map(str, spec.image_shape))}).") from None
         entries.append(ModelEntry(model, overrides, model_budget, variants, model_curve, model_speed, parallel))
     generic = set(set_options.get("model", {}))
     for key in generic:
@@ -356,6 +370,11 @@ def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | N
             raise GmbenchError(f"--set model.{key}: no model of {where} has a config key {key!r}.")
     from gmbench.metrics import check_metrics
     from gmbench.metrics.evaluate import parse_dtype
+    from gmbench.metrics.features import check_extractor_input
+
+    for extractor in set(metrics.extractors) | {e.curve.extractor for e in entries if e.curve.enabled}:
+        for d, spec in specs.items():
+            check_extractor_input(extractor, spec.image_shape, f"{where}: dataset {d!r}")
 
     try:
         parse_dtype(metrics.dtype)
