@@ -273,9 +273,9 @@ def test_smoke_rgb_suite_runs_every_model(tmp_path, monkeypatch):
     from gmbench import load_records
 
     records = load_records(tmp_path / "run")
-    fid = records[records.metric == "fid"]
-    assert sorted(fid.model) == ["dcgan", "ddpm", "flow-matching", "vae"] and set(fid.dataset) == {"synthetic-rgb32"}
-    assert fid.value.notna().all()
+    kid = records[records.metric == "kid"]
+    assert sorted(kid.model) == ["dcgan", "ddpm", "flow-matching", "vae"] and set(kid.dataset) == {"synthetic-rgb32"}
+    assert kid.value.notna().all() and set(kid.extractor) == {"inception-v3-tf"}
     grid = Image.open(tmp_path / "run" / "samples" / "dcgan-synthetic-rgb32-s0.png")
-    assert grid.mode == "RGB" and grid.size == (8 * 34 + 2, 2 * 34 + 2)  # 16 samples of 32x32, 8 a row, padding 2
+    assert grid.mode == "RGB" and grid.size == (8 * 34 + 2, 34 + 2)  # 8 samples of 32x32 in a row, padding 2
     assert json.loads((tmp_path / "run" / "checkpoints" / "vae-synthetic-rgb32-s0.json").read_text())["image_shape"] == [3, 32, 32]

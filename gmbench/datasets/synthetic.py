@@ -2,7 +2,7 @@
 
 Class k (0..9) is a shape (disc for even k, square for odd k) in colour ``PALETTE[k // 2]`` (five
 colours) at a random place and size on a dark noisy background; drawn from a fixed seed per split,
-so every machine gets the same images. Small (256 train, 64 test): for smoke tests of RGB 32x32
+so every machine gets the same images. Small (256 train, 32 test): for smoke tests of RGB 32x32
 paths, not for benchmarks.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from torch import Tensor
 from gmbench.dataset_spec import Dataset
 
 PALETTE = torch.tensor([[230, 60, 50], [60, 200, 80], [60, 90, 230], [240, 210, 60], [200, 80, 220]], dtype=torch.float32)
-COUNTS = (("train", 256), ("test", 64))
+COUNTS = (("train", 256), ("test", 32))
 SEEDS = {"train": 0, "test": 1}
 
 
