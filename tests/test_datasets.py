@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from gmbench.bench.preflight import preflight
 from gmbench.bench.suite import parse_suite
 from gmbench.cli import main
 from gmbench.data import load_dataset, to_float
@@ -190,6 +191,16 @@ def test_suite_defines_a_dataset_by_path(tmp_path, scratch_datasets):
         parse_suite(suite_text(f'[datasets.mnist]\nkind = "npz"\npath = "{tmp_path / "d.npz"}"\n'), "t")
     with pytest.raises(GmbenchError, match="expected kind = one of 'npz', 'image-folder'"):
         parse_suite(suite_text(f'[datasets.mine]\nkind = "zip"\npath = "{tmp_path / "d.npz"}"\n'), "t")
+
+
+def test_preflight_checks_batch_size_against_a_dataset_of_unknown_size(tmp_path, scratch_datasets):
+    write_npz(tmp_path / "d.npz", n=(6, 4), shape=(28, 28))
+    scratch_datasets.append("mine")
+    text = suite_text(f'[datasets.mine]\nkind = "npz"\npath = "{tmp_path / "d.npz"}"\n', extractor="mnist-lenet")
+    suite = parse_suite(text.replace("batch_size = 2", "batch_size = 8"), "t")  # the size is not known yet
+    with pytest.raises(GmbenchError, match=r"\[models.gan-mlp\]: budget batch_size 8 is larger than the 6 training images of 'mine'"):
+        preflight(suite)
+    preflight(parse_suite(text, "t"))
 
 
 class MeanColour(FeatureExtractor):

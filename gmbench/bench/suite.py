@@ -206,6 +206,20 @@ def _once_each(values: list, what: str, where: str) -> None:
                            f"would run twice under one id; list each of the {what} once.")
 
 
+def check_job_data(cls, config, budget: Budget, dataset: str, image_shape: tuple[int, int, int], n_train: int | None,
+                   where: str) -> None:
+    """A model's job on one dataset: its image shape, and where ``n_train`` is known its batch size against the training
+    set (None: not before the data is read, and preflight calls again with it); a GmbenchError naming the dataset."""
+    if cls.trainable and n_train is not None and budget.batch_size > n_train:
+        raise GmbenchError(f"{where}: budget batch_size {budget.batch_size} is larger than the {n_train} training "
+                           f"images of {dataset!r}; lower batch_size.")
+    try:
+        cls.check_image_shape(image_shape)
+        cls.check_job(config, budget.batch_size, n_train, image_shape)
+    except ValueError as exc:
+        raise GmbenchError(f"{where}: {exc} (dataset {dataset!r}, images {'x'.join(map(str, image_shape))}).") from None
+
+
 def _datasets(raw: Any, where: str) -> list[str]:
     """The suite's dataset names: ``datasets = ["mnist", ...]`` (registered names), or ``[datasets.NAME]`` tables,
     each empty (a registered name) or defining NAME by kind and path (gmbench.datasets.defined)."""
@@ -343,10 +357,6 @@ def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | N
                                        f"{mwhere} budget")
         if cls.trainable and model_budget.steps is None and model_budget.seconds is None:
             raise GmbenchError(f"{mwhere}: no training budget; set steps or seconds in [budget] or in the model's budget.")
-        for d, spec in specs.items() if cls.trainable else ():
-            if model_budget.batch_size > (spec.count("train") or model_budget.batch_size):
-                raise GmbenchError(f"{mwhere}: budget batch_size {model_budget.batch_size} is larger than the "
-                                   f"{spec.count('train')} training images of {d!r}; lower batch_size.")
         variants = _variants(model, table.pop("variants", None), mwhere)
         parallel = _parallel(cls, table.pop("parallel", ""), mwhere)
         model_curve = _curve(curve, table.pop("curve", {}), set_curve, mwhere)
@@ -358,11 +368,7 @@ def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | N
         overrides = {**table, **common, **scoped.get(model, {})}
         config = apply_overrides(cls.Config(), overrides, where=mwhere)  # check keys and types now
         for d, spec in specs.items():
-            try:
-                cls.check_image_shape(spec.image_shape)
-                cls.check_job(config, model_budget.batch_size, spec.count("train"), spec.image_shape)
-            except ValueError as exc:
-                raise GmbenchError(f"{mwhere}: {exc} (dataset {d!r}, images {'x'.join(map(str, spec.image_shape))}).") from None
+            check_job_data(cls, config, model_budget, d, spec.image_shape, spec.count("train"), mwhere)
         entries.append(ModelEntry(model, overrides, model_budget, variants, model_curve, model_speed, parallel))
     generic = set(set_options.get("model", {}))
     for key in generic:
