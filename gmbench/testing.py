@@ -1,12 +1,15 @@
 """The contract kit: the checks gmbench's own contract tests run, for plugin authors to call from theirs.
 
-    from gmbench.testing import check_extractor, check_model
+    from gmbench.testing import check_dataset, check_extractor, check_model
 
     def test_my_model():
         check_model(MyModel)              # built from MyModel.tiny_config(): keep it seconds-small
 
     def test_my_extractor():
         check_extractor(build_my_extractor)
+
+    def test_my_dataset(tmp_path):
+        check_dataset(MyDataset(), root=tmp_path)  # a root holding (tiny) files of its format, where it reads any
 
 Each check raises AssertionError naming what broke (never a bare assert, so ``python -O`` checks too).
 """
@@ -142,3 +145,22 @@ def check_extractor(factory: Callable, image_shape: tuple[int, int, int] = (1, 2
     else:
         _expect(logits is not None and logits.shape == (4, extractor.num_classes),
                 f"logits must have shape (4, {extractor.num_classes})")
+
+
+def check_dataset(dataset, root=".") -> None:
+    """The dataset contract: registrable (a Dataset with image_shape, num_classes and splits), and every split's
+    ``load(split, root)`` returns uint8 images [N,*image_shape] and int64 labels [N] below num_classes, the same
+    twice (the harness reads a split in every process and caches it)."""
+    from pathlib import Path
+
+    from gmbench.data import contract_problems
+    from gmbench.dataset_spec import dataset_problem
+
+    problem = dataset_problem(dataset)
+    _expect(not problem, f"not registrable as a dataset: expected {problem}")
+    for split in dataset.splits:
+        images, labels = dataset.load(split, Path(root))
+        problems = contract_problems(dataset, images, labels)
+        _expect(not problems, f"split {split!r}: {'; '.join(problems)}")
+        again = dataset.load(split, Path(root))
+        _expect(torch.equal(images, again[0]) and torch.equal(labels, again[1]), f"split {split!r} loads differently twice")

@@ -22,6 +22,7 @@ from gmbench.metrics import build_extractor
 from gmbench.metrics.features import FeatureExtractor
 from gmbench.metrics.stats_cache import reference_stats
 from gmbench.registry import DATASETS, MODELS, register_dataset
+from gmbench.testing import check_dataset
 from tests.conftest import inception_weights_path
 
 
@@ -167,6 +168,14 @@ def test_factory_breaking_the_contract_is_named(scratch_datasets, images, labels
     with pytest.raises(GmbenchError, match=message) as err:
         load_dataset("test-broken", "train")
     assert "Dataset 'test-broken' (train) broke the dataset contract" in str(err.value)
+
+
+def test_contract_kit_checks_datasets(tmp_path):
+    write_npz(tmp_path / "d.npz")
+    check_dataset(NpzDataset(tmp_path / "d.npz"))
+    check_dataset(DATASETS.get("synthetic-rgb32"))
+    with pytest.raises(AssertionError, match="split 'train': labels span 0..2 where num_classes = 2"):
+        check_dataset(Broken(torch.zeros(3, 3, 8, 8, dtype=torch.uint8), torch.tensor([0, 1, 2])))
 
 
 def test_registering_a_non_dataset_says_what_was_expected():
