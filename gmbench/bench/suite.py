@@ -1,5 +1,8 @@
 """Suites: TOML files naming datasets, seeds, a training budget, models and metric settings.
 
+Datasets are registered names (``datasets = ["mnist"]``) or ``[datasets.NAME]`` tables, which may define NAME
+by kind and path (``kind = "npz"`` or ``"image-folder"``, ``path = "..."``; gmbench.datasets.defined).
+
 A suite expands to jobs, one per (model, dataset, seed). Everything that needs no file is checked
 when the suite is loaded (names, config keys, types and ranges, metric names, reference split, dtype,
 batch size against the training set, repeated seeds or datasets), so a typo fails in a second, not
@@ -378,7 +381,7 @@ def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | N
     from gmbench.metrics.evaluate import parse_dtype
     from gmbench.metrics.features import check_extractor_input
 
-    for extractor in set(metrics.extractors) | {e.curve.extractor for e in entries if e.curve.enabled}:
+    for extractor in sorted(set(metrics.extractors) | {e.curve.extractor for e in entries if e.curve.enabled}):
         for d, spec in specs.items():
             check_extractor_input(extractor, spec.image_shape, f"{where}: dataset {d!r}")
 
