@@ -23,7 +23,8 @@ def cmd_list(args) -> int:
         "suites": builtin_suites(),
         "models": [{"name": n, "family": MODELS.get(n).family, "source": MODELS.source(n)} for n in MODELS.names()],
         "samplers": [{"name": n, "kind": SAMPLERS.get(n).kind, "source": SAMPLERS.source(n)} for n in SAMPLERS.names()],
-        "datasets": [{"name": n, "source": DATASETS.source(n)} for n in DATASETS.names()],
+        "datasets": [{"name": n, "source": DATASETS.source(n), "image_shape": list(DATASETS.get(n).image_shape),
+                      "num_classes": DATASETS.get(n).num_classes} for n in DATASETS.names()],
         "extractors": [{"name": n, "source": EXTRACTORS.source(n)} for n in EXTRACTORS.names()],
         "metrics": [{"name": m.name, "higher_is_better": m.higher_is_better, "unit": m.unit,
                      "needs": sorted(m.needs), "extra_outputs": list(m.extra_outputs), "source": METRICS.source(m.name)}
@@ -40,8 +41,11 @@ def cmd_list(args) -> int:
     print("samplers:")
     for m in listing["samplers"]:
         print(f"  {m['name']:<16} {m['kind']:<10} {m['source']}")
-    for kind in ("datasets", "extractors"):
-        print(f"{kind}:\n  " + ("\n  ".join(f"{x['name']:<16} {x['source']}" for x in listing[kind]) or "(none)"))
+    print("datasets:")
+    for d in listing["datasets"]:
+        shape = "x".join(map(str, d["image_shape"]))
+        print(f"  {d['name']:<16} {shape:<10} {d['num_classes']:>4} classes  {d['source']}")
+    print("extractors:\n  " + ("\n  ".join(f"{x['name']:<16} {x['source']}" for x in listing["extractors"]) or "(none)"))
     print("metrics:")
     for m in listing["metrics"]:
         better = f"{'higher' if m['higher_is_better'] else 'lower'} is better"

@@ -1,34 +1,22 @@
-"""Datasets as resident uint8 tensors read from IDX files; training batches drawn on the device.
+"""Datasets as resident uint8 tensors: a registered factory's split, checked and cached; training batches drawn on the device.
 
-Files follow torchvision's layout: ``<root>/MNIST/raw/train-images-idx3-ubyte[.gz]`` and so on.
 Root: explicit argument (``--data-root``) > ``GMBENCH_DATA_ROOT`` > ``~/.cache/gmbench/datasets``.
-Missing files are an error that creates nothing; torchvision downloads them only when
-``GMBENCH_DOWNLOAD=1`` asks for it, and gmbench says so on stderr.
+The factories (one file per format) live in ``gmbench.datasets``.
 """
 from __future__ import annotations
 
-import gzip
 import os
-import sys
-import zlib
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor
 
-from gmbench.dataset_spec import DatasetSpec
+from gmbench.dataset_spec import Dataset
 from gmbench.errors import GmbenchError
 from gmbench.registry import DATASETS
 
 ENV_DATA_ROOT = "GMBENCH_DATA_ROOT"
-ENV_DOWNLOAD = "GMBENCH_DOWNLOAD"
-_IDX_DTYPE_UBYTE = 0x08
-
-
-DATASETS.register("mnist", DatasetSpec("MNIST", "MNIST", (("train", 60000), ("test", 10000))))
-DATASETS.register("fashion-mnist", DatasetSpec("FashionMNIST", "FashionMNIST", (("train", 60000), ("test", 10000))))
 
 
 def data_root(explicit: str | os.PathLike | None = None) -> Path:
@@ -39,84 +27,50 @@ def data_root(explicit: str | os.PathLike | None = None) -> Path:
     return Path.home() / ".cache" / "gmbench" / "datasets"
 
 
-def _existing(path: Path) -> Path | None:
-    for candidate in (path.with_name(path.name + ".gz"), path):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def read_idx(path: Path, expected_ndim: int, expected_count: int | None = None,
-             expected_item_shape: tuple[int, ...] | None = None) -> np.ndarray:
-    """Read an (optionally gzipped) IDX file of unsigned bytes, checking header, sizes and length."""
-    try:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError, zlib.error) as exc:
-        raise GmbenchError(f"Cannot read IDX file {path}: {exc}. The file is corrupted or truncated; delete it and download it again.") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise GmbenchError(f"{path} is not an IDX file (bad magic number {raw[:4].hex() or 'empty'}).")
-    dtype_code, ndim = raw[2], raw[3]
-    if dtype_code != _IDX_DTYPE_UBYTE or ndim != expected_ndim:
-        raise GmbenchError(
-            f"{path}: IDX header says type 0x{dtype_code:02x} with {ndim} dimensions; expected unsigned bytes "
-            f"(0x08) with {expected_ndim}. Is it the right file?"
-        )
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise GmbenchError(f"{path} is truncated: its IDX header is incomplete.")
-    dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    if expected_count is not None and dims[0] != expected_count:
-        raise GmbenchError(f"{path} holds {dims[0]} items; expected {expected_count}.")
-    if expected_item_shape is not None and dims[1:] != expected_item_shape:
-        raise GmbenchError(f"{path} holds items of shape {dims[1:]}; expected {expected_item_shape}.")
-    size = int(np.prod(dims))
-    if len(raw) - header != size:
-        raise GmbenchError(
-            f"{path} is truncated or padded: {len(raw) - header} data bytes where the header promises {size}. "
-            "Delete it and download it again."
-        )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
-
-
-def _download(name: str, spec: DatasetSpec, root: Path) -> None:
-    """Fetch both splits through torchvision, saying so on stderr; GmbenchError when that fails."""
-    import torchvision.datasets as tvd
-
-    print(f"gmbench: downloading dataset {name!r} into {root / spec.folder} with torchvision ({ENV_DOWNLOAD}=1)",
-          file=sys.stderr, flush=True)
-    try:
-        for train in (True, False):
-            getattr(tvd, spec.torchvision_class)(str(root), train=train, download=True)
-    except Exception as exc:
-        raise GmbenchError(f"Downloading dataset {name!r} into {root} failed ({type(exc).__name__}: {exc}). Check the "
-                           f"network, or put the IDX files there yourself and unset {ENV_DOWNLOAD}.") from None
+def contract_problems(dataset: Dataset, images, labels) -> list[str]:
+    """What is wrong with a factory's (images, labels) for its declared shape and classes; [] when nothing."""
+    if not isinstance(images, Tensor) or images.dtype != torch.uint8 or images.dim() != 4:
+        desc = f"{images.dtype} {tuple(images.shape)}" if isinstance(images, Tensor) else type(images).__name__
+        return [f"images must be a uint8 tensor [N,C,H,W], got {desc}"]
+    problems = []
+    if tuple(images.shape[1:]) != tuple(dataset.image_shape):
+        problems.append(f"images have shape {tuple(images.shape[1:])} per image where image_shape declares {dataset.image_shape}")
+    if not isinstance(labels, Tensor) or labels.dtype != torch.int64 or tuple(labels.shape) != (len(images),):
+        desc = f"{labels.dtype} {tuple(labels.shape)}" if isinstance(labels, Tensor) else type(labels).__name__
+        problems.append(f"labels must be an int64 tensor [{len(images)}] (one per image), got {desc}")
+    elif len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= dataset.num_classes):
+        problems.append(f"labels span {int(labels.min())}..{int(labels.max())} where num_classes = {dataset.num_classes} "
+                        f"allows 0..{dataset.num_classes - 1}")
+    if len(images) == 0:
+        problems.append("the split holds no images")
+    return problems
 
 
 @lru_cache(maxsize=8)
-def _load(name: str, split: str, root: Path) -> tuple[Tensor, Tensor]:
-    spec: DatasetSpec = DATASETS.get(name)
-    if split not in dict(spec.counts):
-        raise GmbenchError(f"Dataset {name!r} has no split {split!r}; splits: {', '.join(dict(spec.counts))}.")
-    image_path, label_path = spec.files(root, split)
-    if _existing(image_path) is None or _existing(label_path) is None:
-        if os.environ.get(ENV_DOWNLOAD) != "1":
-            raise GmbenchError(
-                f"Dataset {name!r} ({split}) is not under {root}: gmbench looked for {image_path.relative_to(root)}[.gz] "
-                f"and {label_path.relative_to(root)}[.gz] (torchvision's layout). Set {ENV_DATA_ROOT} (or --data-root) "
-                f"to the folder that holds them, or set {ENV_DOWNLOAD}=1 to let torchvision download them into {root}."
-            )
-        _download(name, spec, root)
-    images = read_idx(_existing(image_path), 3, spec.count(split), spec.image_shape[1:])
-    labels = read_idx(_existing(label_path), 1, spec.count(split))
-    if labels.max() >= spec.num_classes:
-        raise GmbenchError(f"{_existing(label_path)} holds label {labels.max()}; expected < {spec.num_classes}.")
-    images_t = torch.from_numpy(images.copy()).unsqueeze(1)  # [N,1,28,28] uint8
-    return images_t, torch.from_numpy(labels.astype(np.int64))
+def _load(name: str, split: str, root: Path, identity: int, fingerprint: str) -> tuple[Tensor, Tensor]:
+    """The checked split; the registered object's ``identity`` and its ``fingerprint`` key the cache, so a dataset
+    redefined under the same name, or whose file was edited, is read anew."""
+    dataset = DATASETS.get(name)
+    if split not in dataset.splits:
+        raise GmbenchError(f"Dataset {name!r} has no split {split!r}; splits: {', '.join(dataset.splits)}.")
+    images, labels = dataset.load(split, root)
+    problems = contract_problems(dataset, images, labels)
+    if problems:
+        raise GmbenchError(f"Dataset {name!r} ({split}) broke the dataset contract: {'; '.join(problems)}. Its factory "
+                           f"({type(dataset).__name__}.load) must return uint8 images [N,*image_shape] and int64 labels "
+                           "[N] below num_classes.")
+    return images, labels
 
 
 def load_dataset(name: str, split: str = "train", root: str | os.PathLike | None = None) -> tuple[Tensor, Tensor]:
     """Images uint8 [N,C,H,W] and labels int64 [N] of one split (cached per process; do not modify)."""
-    return _load(name, split, data_root(root).resolve())
+    dataset, root = DATASETS.get(name), data_root(root).resolve()
+    return _load(name, split, root, id(dataset), dataset.fingerprint(root))
+
+
+def dataset_fingerprint(name: str, root: str | os.PathLike | None = None) -> str:
+    """What changes when dataset ``name``'s data does ("" for fixed data such as MNIST): part of the stats cache key."""
+    return DATASETS.get(name).fingerprint(data_root(root).resolve())
 
 
 def to_float(images: Tensor) -> Tensor:

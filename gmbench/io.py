@@ -4,15 +4,18 @@ A crash or SIGKILL leaves either the old file or the new one, never half of one.
 files carry a name of gmbench's own, ``.<name>.gmbench-<host>-<pid>-<random>.tmp``, so that
 ``remove_stale_temporaries`` removes only what a dead gmbench process on this host left behind:
 never a user's file, never a live process's file, never another host's on a shared filesystem.
+Also the sha256 of a file, hashed once per path, size and mtime (weights files, datasets named by path).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import socket
 import tempfile
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -79,3 +82,19 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+@lru_cache(maxsize=16)
+def _sha256(path: str, mtime_ns: int, size: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of the file, hashed once per process for a given path, mtime and size (~0.4 s for 87 MB)."""
+    path = Path(path)
+    stat = path.stat()
+    return _sha256(str(path.resolve()), stat.st_mtime_ns, stat.st_size)

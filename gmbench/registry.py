@@ -18,22 +18,25 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Callable, Generic, Mapping, TypeVar
 
-from gmbench.dataset_spec import DatasetSpec
+from gmbench.dataset_spec import dataset_problem
 from gmbench.errors import GmbenchError
 
 T = TypeVar("T")
 PLUGIN_GROUP = "gmbench.plugins"
 BUILTIN = "built-in"
 _loading: list[str] = []  # the distribution whose plugin entry point is being loaded, if any
-_BUILTIN_MODULES = ("gmbench.data", "gmbench.models.gan", "gmbench.models.diffusion", "gmbench.models.reference",
+_BUILTIN_MODULES = ("gmbench.datasets.builtin", "gmbench.models.gan", "gmbench.models.diffusion", "gmbench.models.reference",
                     "gmbench.models.vae", "gmbench.samplers.ddpm", "gmbench.samplers.flow", "gmbench.metrics",
                     "gmbench.metrics.builtin")
 
 
 class Registry(Generic[T]):
-    """A name -> object map that validates names and kinds and explains unknown names."""
+    """A name -> object map that validates names and kinds and explains unknown names.
 
-    def __init__(self, kind: str, check: Callable[[Any], bool], expected: str):
+    ``check(obj)`` is True for a valid object, else False or what was expected instead (a more precise ``expected``).
+    """
+
+    def __init__(self, kind: str, check: Callable[[Any], bool | str], expected: str):
         self.kind = kind
         self._check = check
         self._expected = expected
@@ -48,8 +51,9 @@ class Registry(Generic[T]):
             )
         if name in self._items:
             raise GmbenchError(f"Cannot register {self.kind} {name!r}: that name is already taken by {self._items[name]!r}.")
-        if not self._check(obj):
-            raise GmbenchError(f"Cannot register {self.kind} {name!r}: expected {self._expected}, got {obj!r}.")
+        verdict = self._check(obj)
+        if verdict is not True:
+            raise GmbenchError(f"Cannot register {self.kind} {name!r}: expected {verdict or self._expected}, got {obj!r}.")
         self._items[name] = obj
         self._sources[name] = _registering_source()
         return obj
@@ -113,15 +117,15 @@ def _is_sampler(obj: Any) -> bool:
     return is_sampler(obj)
 
 
-def _is_dataset(obj: Any) -> bool:
-    return isinstance(obj, DatasetSpec)
+def _is_dataset(obj: Any) -> bool | str:
+    return dataset_problem(obj) or True
 
 
 MODELS: Registry[type] = Registry("model", _is_model_class, "a subclass of gmbench.models.base.GenerativeModel "
                                   "whose Config is a dataclass (@dataclass(frozen=True) with defaults)")
 SAMPLERS: Registry[Any] = Registry("sampler", _is_sampler, "an instance of a gmbench.samplers.base.Sampler subclass "
                                    "whose kind is \"eps\" or \"velocity\"")
-DATASETS: Registry[Any] = Registry("dataset", _is_dataset, "a gmbench.dataset_spec.DatasetSpec")
+DATASETS: Registry[Any] = Registry("dataset", _is_dataset, "a gmbench.dataset_spec.Dataset")
 EXTRACTORS: Registry[Callable] = Registry("extractor", callable, "a callable that builds a FeatureExtractor")
 
 # What a metric can need: the features [N,D] and/or the logits [N,K] of both image sets, and "dataset": a dataset
@@ -197,8 +201,9 @@ def register_sampler(name: str, sampler: Any | None = None):
     return register if sampler is None else register(sampler)
 
 
-def register_dataset(name: str, spec: Any | None = None):
-    return _decorator_or_call(DATASETS, name, spec)
+def register_dataset(name: str, dataset: Any | None = None):
+    """Register a ``gmbench.dataset_spec.Dataset`` (a factory of a split's images and labels, with their shape)."""
+    return _decorator_or_call(DATASETS, name, dataset)
 
 
 def register_extractor(name: str, factory: Callable | None = None):

@@ -1,6 +1,6 @@
 """The contract kit: the checks gmbench's own contract tests run, for plugin authors to call from theirs.
 
-    from gmbench.testing import check_extractor, check_metric, check_model, check_sampler
+    from gmbench.testing import check_dataset, check_extractor, check_metric, check_model, check_sampler
 
     def test_my_model():
         check_model(MyModel)              # built from MyModel.tiny_config(): keep it seconds-small
@@ -13,6 +13,9 @@
 
     def test_my_metric():
         check_metric("my-metric")         # or the registered function itself
+
+    def test_my_dataset(tmp_path):
+        check_dataset(MyDataset(), root=tmp_path)  # a root holding (tiny) files of its format, where it reads any
 
 Each check raises AssertionError naming what broke (never a bare assert, so ``python -O`` checks too).
 """
@@ -243,3 +246,22 @@ def _tensors(fake, real, ctx) -> list[torch.Tensor]:
     """Every tensor a metric function receives."""
     return [t for stats in (fake, real) for t in (stats.features, stats.logits, stats.mu, stats.sigma)
             if t is not None] + [ctx.samples]
+
+
+def check_dataset(dataset, root=".") -> None:
+    """The dataset contract: registrable (a Dataset with image_shape, num_classes and splits), and every split's
+    ``load(split, root)`` returns uint8 images [N,*image_shape] and int64 labels [N] below num_classes, the same
+    twice (the harness reads a split in every process and caches it)."""
+    from pathlib import Path
+
+    from gmbench.data import contract_problems
+    from gmbench.dataset_spec import dataset_problem
+
+    problem = dataset_problem(dataset)
+    _expect(not problem, f"not registrable as a dataset: expected {problem}")
+    for split in dataset.splits:
+        images, labels = dataset.load(split, Path(root))
+        problems = contract_problems(dataset, images, labels)
+        _expect(not problems, f"split {split!r}: {'; '.join(problems)}")
+        again = dataset.load(split, Path(root))
+        _expect(torch.equal(images, again[0]) and torch.equal(labels, again[1]), f"split {split!r} loads differently twice")

@@ -82,7 +82,7 @@ def test_missing_data_offline(tmp_path, capsys, monkeypatch):
     def offline(*a, **k):
         raise OSError("no network")
 
-    monkeypatch.setattr("gmbench.data._download", offline)
+    monkeypatch.setattr("gmbench.datasets.idx.IdxDataset._download", offline)
     code, err = run_cli(capsys, "run", "smoke", "--data-root", str(tmp_path / "empty"), "--out", str(tmp_path / "o"))
     assert_one_paragraph(code, err, "GMBENCH_DATA_ROOT", "MNIST/raw/train-images-idx3-ubyte")
 

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from gmbench.data import DeviceBatches, load_dataset, read_idx, to_float, to_uint8
+from gmbench.data import DeviceBatches, load_dataset, to_float, to_uint8
+from gmbench.datasets.idx import read_idx
 from gmbench.errors import GmbenchError
 from tests.conftest import requires_mnist
 

@@ -9,7 +9,7 @@ from gmbench.bench.suite import BUILTIN_SUITES, parse_suite
 from gmbench.cli import main
 from gmbench.errors import GmbenchError
 from gmbench.metrics.lenet import SHIPPED_WEIGHTS
-from gmbench.metrics.weights_file import file_sha256
+from gmbench.io import file_sha256
 from gmbench.report.records import load_records
 from tests.conftest import requires_mnist
 

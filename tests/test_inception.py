@@ -17,7 +17,7 @@ from gmbench.metrics import inception_weights
 from gmbench.metrics.features import extract
 from gmbench.metrics.inception import InceptionV3TFExtractor, build_inception_extractor
 from gmbench.metrics.resize import resize_bilinear
-from gmbench.metrics.weights_file import file_sha256
+from gmbench.io import file_sha256
 from gmbench.registry import EXTRACTORS
 from tests.conftest import inception_weights_path, requires_mnist
 

@@ -84,8 +84,8 @@ def test_third_party_model_through_entry_point(install_plugin):
         MODELS.unregister("toy-plugin-model")
 
 
-@pytest.mark.parametrize("name", [n for n in MODELS.names() if MODELS.get(n).image_size is not None])
-def test_models_built_for_one_size_refuse_others(name):
+@pytest.mark.parametrize("name", [n for n in MODELS.names() if MODELS.get(n).image_sizes is not None])
+def test_models_built_for_some_sizes_refuse_others(name):
     cls = MODELS.get(name)
-    with pytest.raises(ValueError, match="is built for 28x28 images, got 32x32"):
-        cls(cls.tiny_config(), image_shape=(1, 32, 32))
+    with pytest.raises(ValueError, match="is built for 28x28 or 32x32 images, got 64x64"):
+        cls(cls.tiny_config(), image_shape=(1, 64, 64))

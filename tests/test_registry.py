@@ -97,7 +97,7 @@ def test_list_json_shows_plugin_model(installed_plugin, capsys):
     listing = json.loads(capsys.readouterr().out)
     assert {"name": "test-noise", "family": "other", "source": "noise_plugin"} in listing["models"]  # its distribution
     assert {"name": "dcgan", "family": "gan", "source": "built-in"} in listing["models"]
-    assert {"name": "mnist", "source": "built-in"} in listing["datasets"]
+    assert {"name": "mnist", "source": "built-in", "image_shape": [1, 28, 28], "num_classes": 10} in listing["datasets"]
     assert {"name": "mnist-lenet", "source": "built-in"} in listing["extractors"]
 
 

@@ -20,7 +20,7 @@ def parse(variants="", **kwargs):
 
 
 def test_builtin_suites_load_and_expand_to_jobs():
-    for name in ("smoke", "quick", "standard"):
+    for name in ("smoke", "smoke-rgb", "quick", "standard"):
         suite = load_suite(name)
         assert suite.jobs() and all(job.job_id.endswith(f"-s{job.seed}") for job in suite.jobs())
     assert len(load_suite("standard").seeds) == 3
@@ -113,7 +113,7 @@ def test_reference_models_need_no_budget():
 
 
 def test_suite_path_resolution(tmp_path):
-    assert builtin_suites() == ["quick", "smoke", "standard"]
+    assert builtin_suites() == ["quick", "smoke", "smoke-rgb", "standard"]
     assert resolve_suite_path("smoke").name == "smoke.toml" and suite_name("smoke") == "smoke"
     (tmp_path / "mine.toml").write_text(resolve_suite_path("smoke").read_text())
     assert suite_name(str(tmp_path / "mine.toml")) == "mine" and load_suite(str(tmp_path / "mine.toml")).name == "mine"

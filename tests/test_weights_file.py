@@ -8,7 +8,7 @@ from torch import nn
 from gmbench.errors import GmbenchError
 from gmbench.metrics.inception import build_inception_extractor
 from gmbench.metrics.lenet import LeNet, build_mnist_lenet, weights_manifest
-from gmbench.metrics.weights_file import file_sha256
+from gmbench.io import file_sha256
 
 
 def other_network(path):

@@ -1,5 +1,8 @@
 """Suites: TOML files naming datasets, seeds, a training budget, models and metric settings.
 
+Datasets are registered names (``datasets = ["mnist"]``) or ``[datasets.NAME]`` tables, which may define NAME
+by kind and path (``kind = "npz"`` or ``"image-folder"``, ``path = "..."``; gmbench.datasets.defined).
+
 A suite expands to jobs, one per (model, dataset, seed). Everything that needs no file is checked
 when the suite is loaded (names, config keys, types and ranges, metric names, reference split, dtype,
 batch size against the training set, repeated seeds or datasets), so a typo fails in a second, not
@@ -206,6 +209,36 @@ def _once_each(values: list, what: str, where: str) -> None:
                            f"would run twice under one id; list each of the {what} once.")
 
 
+def check_job_data(cls, config, budget: Budget, dataset: str, image_shape: tuple[int, int, int], n_train: int | None,
+                   where: str) -> None:
+    """A model's job on one dataset: its image shape, and where ``n_train`` is known its batch size against the training
+    set (None: not before the data is read, and preflight calls again with it); a GmbenchError naming the dataset."""
+    if cls.trainable and n_train is not None and budget.batch_size > n_train:
+        raise GmbenchError(f"{where}: budget batch_size {budget.batch_size} is larger than the {n_train} training "
+                           f"images of {dataset!r}; lower batch_size.")
+    try:
+        cls.check_image_shape(image_shape)
+        cls.check_job(config, budget.batch_size, n_train, image_shape)
+    except ValueError as exc:
+        raise GmbenchError(f"{where}: {exc} (dataset {dataset!r}, images {'x'.join(map(str, image_shape))}).") from None
+
+
+def _datasets(raw: Any, where: str) -> list[str]:
+    """The suite's dataset names: ``datasets = ["mnist", ...]`` (registered names), or ``[datasets.NAME]`` tables,
+    each empty (a registered name) or defining NAME by kind and path (gmbench.datasets.defined)."""
+    from gmbench.datasets.defined import define_dataset
+
+    if isinstance(raw, dict) and raw:
+        for name, table in raw.items():
+            define_dataset(name, _table(table, f"{where} [datasets.{name}]"), where)
+        return list(raw)
+    if not isinstance(raw, list) or not raw or not all(isinstance(d, str) for d in raw):
+        raise GmbenchError(f"{where}: datasets must be a non-empty list of names, or [datasets.NAME] tables "
+                           "(kind = \"npz\" or \"image-folder\", path = \"...\").")
+    _once_each(raw, "datasets", where)
+    return raw
+
+
 def _variants(cls, config: Any, raw: Any, where: str) -> tuple[Variant, ...]:
     """A model's variants, each checked on ``config`` as the runner sets them: one after the other, in order."""
     if raw is None:
@@ -294,15 +327,12 @@ def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | N
     speed = apply_overrides(SpeedSettings(), _table(raw.get("speed", {}), f"{where} [speed]"), f"{where} [speed]")
     curve = apply_overrides(CurveSettings(), _table(raw.get("curve", {}), f"{where} [curve]"), f"{where} [curve]")
 
-    datasets = raw.get("datasets", ["mnist"])
-    if not isinstance(datasets, list) or not datasets or not all(isinstance(d, str) for d in datasets):
-        raise GmbenchError(f"{where}: datasets must be a non-empty list of names.")
-    _once_each(datasets, "datasets", where)
+    datasets = _datasets(raw.get("datasets", ["mnist"]), where)
     specs = {d: DATASETS.get(d) for d in datasets}
     for d, spec in specs.items():
-        if metrics.reference not in dict(spec.counts):
-            raise GmbenchError(f"{where} [metrics]: reference split {metrics.reference!r} does not exist for dataset {d!r}; "
-                               f"its splits are {', '.join(dict(spec.counts))}.")
+        for split, what in ((metrics.reference, f"{where} [metrics]: reference split"), ("train", f"{where}: split")):
+            if split not in spec.splits:
+                raise GmbenchError(f"{what} {split!r} does not exist for dataset {d!r}; its splits are {', '.join(spec.splits)}.")
     seed_list = seeds if seeds is not None else raw.get("seeds", [0])
     if not isinstance(seed_list, list) or not seed_list or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seed_list):
         raise GmbenchError(f"{where}: seeds must be a non-empty list of non-negative integers, got {seed_list!r}.")
@@ -329,10 +359,6 @@ def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | N
                                        f"{mwhere} budget")
         if cls.trainable and model_budget.steps is None and model_budget.seconds is None:
             raise GmbenchError(f"{mwhere}: no training budget; set steps or seconds in [budget] or in the model's budget.")
-        for d, spec in specs.items() if cls.trainable else ():
-            if model_budget.batch_size > spec.count("train"):
-                raise GmbenchError(f"{mwhere}: budget batch_size {model_budget.batch_size} is larger than the "
-                                   f"{spec.count('train')} training images of {d!r}; lower batch_size.")
         raw_variants = table.pop("variants", None)
         parallel = _parallel(cls, table.pop("parallel", ""), mwhere)
         model_curve = _curve(curve, table.pop("curve", {}), set_curve, mwhere)
@@ -344,11 +370,8 @@ def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | N
         overrides = {**table, **common, **scoped.get(model, {})}
         config = apply_overrides(cls.Config(), overrides, where=mwhere)  # check keys and types now
         variants = _variants(cls, config, raw_variants, mwhere)
-        for spec in specs.values():
-            try:
-                cls.check_job(config, model_budget.batch_size, spec.count("train"), spec.image_shape)
-            except ValueError as exc:
-                raise GmbenchError(f"{mwhere}: {exc}.") from None
+        for d, spec in specs.items():
+            check_job_data(cls, config, model_budget, d, spec.image_shape, spec.count("train"), mwhere)
         entries.append(ModelEntry(model, overrides, model_budget, variants, model_curve, model_speed, parallel))
     generic = set(set_options.get("model", {}))
     for key in generic:
@@ -356,6 +379,11 @@ def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | N
             raise GmbenchError(f"--set model.{key}: no model of {where} has a config key {key!r}.")
     from gmbench.metrics import check_metrics
     from gmbench.metrics.evaluate import parse_dtype
+    from gmbench.metrics.features import check_extractor_input
+
+    for extractor in sorted(set(metrics.extractors) | {e.curve.extractor for e in entries if e.curve.enabled}):
+        for d, spec in specs.items():
+            check_extractor_input(extractor, spec.image_shape, f"{where}: dataset {d!r}")
 
     try:
         parse_dtype(metrics.dtype)

@@ -87,6 +87,16 @@ def check_extractor_options(name: str, options: dict) -> None:
                            f"its options are: {', '.join(valid) or '(none)'}.") from None
 
 
+def check_extractor_input(name: str, image_shape: tuple[int, int, int], where: str) -> None:
+    """Raise a GmbenchError when the registered extractor ``name`` takes only images of another shape: its factory
+    declares them as ``factory.image_shape`` (C, H, W); a factory without it takes any size."""
+    accepted = getattr(EXTRACTORS.get(name), "image_shape", None)
+    if accepted is not None and tuple(image_shape) != tuple(accepted):
+        raise GmbenchError(f"{where} has images of shape {tuple(image_shape)}, but extractor {name!r} takes only "
+                           f"{tuple(accepted)} images, so its scores would be meaningless; score this dataset with an "
+                           "extractor that takes its images (inception-v3-tf takes any size, 1 or 3 channels).")
+
+
 def build_extractor(name: str, device: str | torch.device = "cpu", **options) -> FeatureExtractor:
     """Build the registered extractor ``name`` on ``device``; unknown options are a GmbenchError."""
     check_extractor_options(name, options)

@@ -21,10 +21,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gmbench.errors import GmbenchError
+from gmbench.io import file_sha256
 from gmbench.metrics.features import FeatureExtractor
 from gmbench.metrics.inception_weights import ADVICE, find_weights, load_native_state_dict
 from gmbench.metrics.resize import RESIZE_MODES, resize_bilinear
-from gmbench.metrics.weights_file import file_sha256, load_strict
+from gmbench.metrics.weights_file import load_strict
 from gmbench.registry import register_extractor
 
 BATCH_NORM_EPS = 1e-3

@@ -17,8 +17,9 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from gmbench.data import DeviceBatches, to_float
 from gmbench.errors import GmbenchError
+from gmbench.io import file_sha256
 from gmbench.metrics.features import FeatureExtractor
-from gmbench.metrics.weights_file import file_sha256, load_strict, read_state_dict, require_file
+from gmbench.metrics.weights_file import load_strict, read_state_dict, require_file
 from gmbench.registry import register_extractor
 
 SHIPPED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "mnist-lenet.pt"
@@ -158,8 +159,9 @@ class MnistLeNet(FeatureExtractor):
         self.eval()
 
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
-        if images.dtype != torch.uint8 or tuple(images.shape[1:]) != (1, 28, 28):
-            raise GmbenchError(f"mnist-lenet takes uint8 images [N,1,28,28]; got {images.dtype} {tuple(images.shape)}.")
+        if images.dtype != torch.uint8 or images.dim() != 4 or tuple(images.shape[1:]) != (1, 28, 28):
+            raise GmbenchError(f"mnist-lenet takes uint8 images [N,1,28,28] (MNIST-shaped); got {images.dtype} "
+                               f"{tuple(images.shape)}. Score other images with inception-v3-tf.")
         return self.net(to_float(images).contiguous(memory_format=torch.channels_last))  # [N,128], [N,10]
 
     def fold(self) -> "MnistLeNet":
@@ -188,6 +190,9 @@ def build_mnist_lenet(device: str | torch.device = "cpu", weights: str | Path | 
     extractor = MnistLeNet(sha)
     load_strict(extractor.net, state_dict, f"mnist-lenet weights {path}", ADVICE)
     return extractor.fold().to(device)
+
+
+build_mnist_lenet.image_shape = (1, 28, 28)  # MNIST-shaped images only (checked against a suite's datasets at load)
 
 
 def train_shipped_weights(out: str | Path = SHIPPED_WEIGHTS, *, epochs: int = 6, seed: int = 0,

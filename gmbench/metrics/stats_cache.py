@@ -1,6 +1,7 @@
 """Reference (real-data) features and Gaussian statistics, cached on disk.
 
-One file per key (dataset, split, extractor, weights sha256, preprocessing version, N, dtype) in
+One file per key (dataset and the fingerprint of its data, split, extractor, weights sha256, preprocessing
+version, N, dtype: a dataset file the user edits is never scored against stale statistics) in
 ``$GMBENCH_CACHE`` or ``~/.cache/gmbench/stats``, written atomically (after removing the temporaries
 that killed writers left there, some MB each). The key is stored inside the
 file too; a file whose key differs (or that cannot be read) is rebuilt. Features are stored in
@@ -16,7 +17,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from gmbench.data import load_dataset
+from gmbench.data import dataset_fingerprint, load_dataset
 from gmbench.errors import GmbenchError
 from gmbench.io import atomic_path, remove_stale_temporaries
 from gmbench.metrics.features import FeatureExtractor, extract
@@ -37,9 +38,11 @@ class StatsKey:
     preprocessing_version: str
     n: int
     dtype: str
+    data_fingerprint: str = ""  # the dataset's ``fingerprint``: "" for fixed data (mnist), a hash for files
 
     def filename(self) -> str:
-        return (f"{self.dataset}-{self.split}-{self.extractor}-{self.weights_sha256[:16]}-"
+        data = f"{self.dataset}-{self.data_fingerprint[:16]}" if self.data_fingerprint else self.dataset
+        return (f"{data}-{self.split}-{self.extractor}-{self.weights_sha256[:16]}-"
                 f"p{self.preprocessing_version}-n{self.n}-{self.dtype}.pt")
 
 
@@ -74,7 +77,7 @@ def reference_stats(extractor: FeatureExtractor, dataset: str, split: str = "tes
     if not 2 <= n <= len(images):
         raise GmbenchError(f"Reference {dataset}:{split} has {len(images)} images; cannot use N={n} (need 2..{len(images)}).")
     key = StatsKey(dataset, split, extractor.name, extractor.weights_sha256, str(extractor.preprocessing_version),
-                   n, DTYPE_NAMES.get(dtype, str(dtype)))
+                   n, DTYPE_NAMES.get(dtype, str(dtype)), dataset_fingerprint(dataset, data_root))
     path = cache_dir() / key.filename()
     cached = _read(path, key)
     if everywhere(cached is not None, group):

@@ -7,13 +7,11 @@ file in messages ("Inception weights PATH"); ``advice`` says where to find good 
 """
 from __future__ import annotations
 
-import hashlib
 import pickle
 import re
 import textwrap
 import warnings
 import zipfile
-from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -31,22 +29,6 @@ def require_file(path: Path, what: str, advice: str) -> None:
         raise GmbenchError(f"{what} is a directory, not a file. {advice}")
     if not path.is_file():
         raise GmbenchError(f"{what} does not exist. {advice}")
-
-
-@lru_cache(maxsize=16)
-def _sha256(path: str, mtime_ns: int, size: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def file_sha256(path: str | Path) -> str:
-    """sha256 of the file, hashed once per process for a given path, mtime and size (~0.4 s for 87 MB)."""
-    path = Path(path)
-    stat = path.stat()
-    return _sha256(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
 
 
 def _is_torchscript(path: Path) -> bool:

@@ -29,8 +29,8 @@ class GenerativeModel(nn.Module):
     # Config overrides that make the model tiny enough for the contract test on 2 CPU cores
     # (see ``tiny_config``); a model whose defaults are already tiny leaves it empty.
     tiny_overrides: ClassVar[dict] = {}
-    # (H, W) the networks are built for, checked on construction; None accepts any image size.
-    image_size: ClassVar[tuple[int, int] | None] = None
+    # The (H, W) sizes the networks are built for, checked at suite load and on construction; None accepts any size.
+    image_sizes: ClassVar[tuple[tuple[int, int], ...] | None] = None
     # Host-side attributes (ints, floats) that training advances and ``train_step`` reads, e.g. a step
     # counter: saved and restored with the training state (``training_state``).
     training_counters: ClassVar[tuple[str, ...]] = ()
@@ -50,9 +50,7 @@ class GenerativeModel(nn.Module):
             raise TypeError(f"{type(self).__name__} expects a {self.Config.__name__}, got {type(config).__name__}")
         self.config = config
         self.image_shape = tuple(image_shape)
-        if self.image_size is not None and self.image_shape[1:] != self.image_size:
-            raise ValueError(f"{type(self).__name__} is built for {self.image_size[0]}x{self.image_size[1]} images, "
-                             f"got {self.image_shape[1]}x{self.image_shape[2]}")
+        self.check_image_shape(self.image_shape)
 
     # --- the contract -------------------------------------------------------------------------
     def train_step(self, x: Tensor) -> dict[str, Tensor]:
@@ -73,9 +71,17 @@ class GenerativeModel(nn.Module):
         return 1
 
     @classmethod
-    def check_job(cls, config, batch_size: int, n_train: int, image_shape: tuple[int, int, int]) -> None:
-        """Raise ValueError when ``config`` cannot work with a job's batch size, training-set size or image
-        shape; called when the suite loads, so such a job fails before anything runs. Accepts by default."""
+    def check_image_shape(cls, image_shape: tuple[int, int, int]) -> None:
+        """Raise ValueError unless the networks are built for images of ``image_shape`` (C, H, W) (``image_sizes``)."""
+        if cls.image_sizes is not None and tuple(image_shape[1:]) not in cls.image_sizes:
+            sizes = " or ".join(f"{h}x{w}" for h, w in cls.image_sizes)
+            raise ValueError(f"{cls.__name__} is built for {sizes} images, got {image_shape[1]}x{image_shape[2]}")
+
+    @classmethod
+    def check_job(cls, config, batch_size: int, n_train: int | None, image_shape: tuple[int, int, int]) -> None:
+        """Raise ValueError when ``config`` cannot work with a job's batch size, training-set size (None: not known
+        before the data is read) or image shape; called when the suite loads, so such a job fails before anything
+        runs. Accepts by default."""
 
     def fit_data(self, data: Tensor) -> None:
         """Optional hook called once before training with the training images (float [-1,1] [N,C,H,W],

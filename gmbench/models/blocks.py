@@ -1,9 +1,9 @@
-"""Shared layers: a small time-conditioned U-Net for 28x28 images, used by ddpm and flow-matching.
+"""Shared layers: a small time-conditioned U-Net for small images (28x28, 32x32), used by ddpm and flow-matching.
 
 The U-Net follows Ho et al. 2020 (itself after PixelCNN++ / Wide ResNet): residual blocks with
 group norm and SiLU, a sinusoidal time embedding (Vaswani et al. 2017) passed through an MLP and
 added inside every block, skip connections between resolutions. It is cut down for speed on
-small images: one residual block per resolution, no attention, resolutions 28 -> 14 -> 7.
+small images: one residual block per resolution, no attention, resolutions 28 -> 14 -> 7 (32 -> 16 -> 8).
 """
 from __future__ import annotations
 

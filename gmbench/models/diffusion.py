@@ -131,6 +131,13 @@ class UNetDiffusion(GenerativeModel):
         self.opt = torch.optim.Adam(self.net.parameters(), lr=c.lr)
         self.steps_done = 0  # host-side counter for the EMA warm-up (a training counter)
 
+    @classmethod
+    def check_job(cls, config, batch_size: int, n_train: int | None, image_shape: tuple[int, int, int]) -> None:
+        h, w = image_shape[1:]
+        if h % config.patch_size or w % config.patch_size:
+            raise ValueError(f"patch_size={config.patch_size} does not divide the {h}x{w} images (the stem folds "
+                             "patch_size x patch_size pixel blocks into channels); choose a patch_size that divides both")
+
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.bf16)
 

@@ -87,30 +87,33 @@ class MLPDiscriminator(nn.Module):
 
 
 class DCGANGenerator(nn.Module):
-    def __init__(self, z_dim: int, width: int, channels: int):
+    """z -> linear to s/4 x s/4 -> transposed convs s/4 -> s/2 -> s, for square images of side s (28 or 32)."""
+
+    def __init__(self, z_dim: int, width: int, channels: int, side: int = 28):
         super().__init__()
-        self.width = width
-        self.project = nn.Sequential(nn.Linear(z_dim, 2 * width * 7 * 7, bias=False), nn.BatchNorm1d(2 * width * 7 * 7), nn.ReLU(True))
+        self.width, self.start = width, side // 4
+        cells = 2 * width * self.start**2
+        self.project = nn.Sequential(nn.Linear(z_dim, cells, bias=False), nn.BatchNorm1d(cells), nn.ReLU(True))
         self.up = nn.Sequential(
-            nn.ConvTranspose2d(2 * width, width, 4, 2, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(True),  # 7 -> 14
-            nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh(),  # 14 -> 28
+            nn.ConvTranspose2d(2 * width, width, 4, 2, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(True),  # s/4 -> s/2
+            nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh(),  # s/2 -> s
         )
 
     def forward(self, z: Tensor) -> Tensor:
-        h = self.project(z).view(-1, 2 * self.width, 7, 7)  # [B,2w,7,7]
-        return self.up(h)  # [B,C,28,28]
+        h = self.project(z).view(-1, 2 * self.width, self.start, self.start)  # [B,2w,s/4,s/4]
+        return self.up(h)  # [B,C,s,s]
 
 
 class DCGANDiscriminator(nn.Module):
-    """Strided convs 28 -> 14 -> 7 and a linear head; ``batch_norm=False`` gives the WGAN-GP critic."""
+    """Strided convs s -> s/2 -> s/4 and a linear head; ``batch_norm=False`` gives the WGAN-GP critic."""
 
-    def __init__(self, width: int, channels: int, batch_norm: bool = True):
+    def __init__(self, width: int, channels: int, batch_norm: bool = True, side: int = 28):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True),  # 28 -> 14
-            nn.Conv2d(width, 2 * width, 4, 2, 1, bias=not batch_norm),  # 14 -> 7
+            nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True),  # s -> s/2
+            nn.Conv2d(width, 2 * width, 4, 2, 1, bias=not batch_norm),  # s/2 -> s/4
             nn.BatchNorm2d(2 * width) if batch_norm else nn.Identity(), nn.LeakyReLU(0.2, True),
-            nn.Flatten(), nn.Linear(2 * width * 7 * 7, 1),
+            nn.Flatten(), nn.Linear(2 * width * (side // 4) ** 2, 1),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -234,18 +237,18 @@ class DCGANConfig:
 
 @register_model("dcgan")
 class DCGAN(NonSaturatingGAN):
-    """DCGAN (Radford et al. 2016) sized for 28x28: transposed-conv generator with batch norm,
+    """DCGAN (Radford et al. 2016) sized for 28x28 or 32x32: transposed-conv generator with batch norm,
     strided-conv discriminator with LeakyReLU, non-saturating loss, Adam(2e-4, betas 0.5/0.999)."""
 
     Config = DCGANConfig
     tiny_overrides = {"width": 4, "z_dim": 8}
-    image_size = (28, 28)
+    image_sizes = ((28, 28), (32, 32))
 
     def __init__(self, config: DCGANConfig | None = None, image_shape=(1, 28, 28)):
         super().__init__(config, image_shape)
         c = self.config
-        self.generator = DCGANGenerator(c.z_dim, c.width, image_shape[0])
-        self.discriminator = DCGANDiscriminator(c.width, image_shape[0])
+        self.generator = DCGANGenerator(c.z_dim, c.width, *self.image_shape[:2])
+        self.discriminator = DCGANDiscriminator(c.width, self.image_shape[0], side=self.image_shape[1])
         self._build_optimizers()
 
 
@@ -282,13 +285,13 @@ class WGANGP(AdversarialModel):
     Config = WGANGPConfig
     tiny_overrides = {"width": 4, "z_dim": 8, "n_critic": 2}
     compile_unsupported = "the gradient penalty backpropagates through a gradient, and compiled graphs have no double backward"
-    image_size = (28, 28)
+    image_sizes = ((28, 28), (32, 32))
 
     def __init__(self, config: WGANGPConfig | None = None, image_shape=(1, 28, 28)):
         super().__init__(config, image_shape)
         c = self.config
-        self.generator = DCGANGenerator(c.z_dim, c.width, image_shape[0])
-        self.critic = DCGANDiscriminator(c.width, image_shape[0], batch_norm=False)
+        self.generator = DCGANGenerator(c.z_dim, c.width, *self.image_shape[:2])
+        self.critic = DCGANDiscriminator(c.width, self.image_shape[0], batch_norm=False, side=self.image_shape[1])
         self.opt_g = self._adam(self.generator)
         self.opt_c = self._adam(self.critic)
 

@@ -50,8 +50,8 @@ class RealData(GenerativeModel):
     tiny_overrides = {"n_images": 16}
 
     @classmethod
-    def check_job(cls, config, batch_size: int, n_train: int, image_shape: tuple[int, int, int]) -> None:
-        if config.n_images > n_train:
+    def check_job(cls, config, batch_size: int, n_train: int | None, image_shape: tuple[int, int, int]) -> None:
+        if n_train is not None and config.n_images > n_train:
             raise ValueError(f"n_images={config.n_images} is more than the {n_train} training images; lower n_images")
 
     def __init__(self, config: RealDataConfig | None = None, image_shape=(1, 28, 28)):
@@ -97,7 +97,7 @@ class PCAGaussian(GenerativeModel):
     tiny_overrides = {"n_components": 4}
 
     @classmethod
-    def check_job(cls, config, batch_size: int, n_train: int, image_shape: tuple[int, int, int]) -> None:
+    def check_job(cls, config, batch_size: int, n_train: int | None, image_shape: tuple[int, int, int]) -> None:
         d = image_shape[0] * image_shape[1] * image_shape[2]
         if not 1 <= config.n_components <= d:
             raise ValueError(f"n_components must be in [1, {d}] (the pixels of an image), got {config.n_components}")

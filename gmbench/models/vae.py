@@ -44,16 +44,16 @@ def reparameterize(mu: Tensor, logvar: Tensor) -> Tensor:
 
 # --- networks -------------------------------------------------------------------------------------
 class ConvEncoder(nn.Module):
-    """28 -> 14 -> 7 strided convs, then linear heads for mu and logvar: x [B,C,28,28] -> 2 x [B,latent]."""
+    """s -> s/2 -> s/4 strided convs (s = 28 or 32), then linear heads for mu and logvar: x [B,C,s,s] -> 2 x [B,latent]."""
 
-    def __init__(self, channels: int, width: int, latent_dim: int):
+    def __init__(self, channels: int, width: int, latent_dim: int, side: int = 28):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(channels, width, 4, 2, 1), nn.SiLU(),  # 28 -> 14
-            nn.Conv2d(width, 2 * width, 4, 2, 1), nn.SiLU(),  # 14 -> 7
+            nn.Conv2d(channels, width, 4, 2, 1), nn.SiLU(),  # s -> s/2
+            nn.Conv2d(width, 2 * width, 4, 2, 1), nn.SiLU(),  # s/2 -> s/4
             nn.Flatten(),
         )
-        self.head = nn.Linear(2 * width * 7 * 7, 2 * latent_dim)
+        self.head = nn.Linear(2 * width * (side // 4) ** 2, 2 * latent_dim)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         mu, logvar = self.head(self.net(x)).chunk(2, dim=1)  # 2 x [B,latent]
@@ -61,19 +61,19 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-    """z [B,latent] -> linear to 7x7 -> transposed convs 7 -> 14 -> 28 -> Bernoulli logits [B,C,28,28]."""
+    """z [B,latent] -> linear to s/4 x s/4 -> transposed convs s/4 -> s/2 -> s -> Bernoulli logits [B,C,s,s]."""
 
-    def __init__(self, channels: int, width: int, latent_dim: int):
+    def __init__(self, channels: int, width: int, latent_dim: int, side: int = 28):
         super().__init__()
-        self.width = width
-        self.project = nn.Sequential(nn.Linear(latent_dim, 2 * width * 7 * 7), nn.SiLU())
+        self.width, self.start = width, side // 4
+        self.project = nn.Sequential(nn.Linear(latent_dim, 2 * width * self.start**2), nn.SiLU())
         self.up = nn.Sequential(
-            nn.ConvTranspose2d(2 * width, width, 4, 2, 1), nn.SiLU(),  # 7 -> 14
-            nn.ConvTranspose2d(width, channels, 4, 2, 1),  # 14 -> 28
+            nn.ConvTranspose2d(2 * width, width, 4, 2, 1), nn.SiLU(),  # s/4 -> s/2
+            nn.ConvTranspose2d(width, channels, 4, 2, 1),  # s/2 -> s
         )
 
     def forward(self, z: Tensor) -> Tensor:
-        return self.up(self.project(z).view(-1, 2 * self.width, 7, 7))  # [B,C,28,28] logits
+        return self.up(self.project(z).view(-1, 2 * self.width, self.start, self.start))  # [B,C,s,s] logits
 
 
 class MLPGaussianVAE(nn.Module):
@@ -115,13 +115,13 @@ class VAE(GenerativeModel):
     family = "vae"
     Config = VAEConfig
     tiny_overrides = {"latent_dim": 4, "width": 4}
-    image_size = (28, 28)
+    image_sizes = ((28, 28), (32, 32))
 
     def __init__(self, config: VAEConfig | None = None, image_shape=(1, 28, 28)):
         super().__init__(config, image_shape)
         c = self.config
-        self.encoder = ConvEncoder(image_shape[0], c.width, c.latent_dim)
-        self.decoder = ConvDecoder(image_shape[0], c.width, c.latent_dim)
+        self.encoder = ConvEncoder(self.image_shape[0], c.width, c.latent_dim, side=self.image_shape[1])
+        self.decoder = ConvDecoder(self.image_shape[0], c.width, c.latent_dim, side=self.image_shape[1])
         self.opt = torch.optim.Adam([*self.encoder.parameters(), *self.decoder.parameters()], lr=c.lr)
 
     def elbo_terms(self, x: Tensor) -> tuple[Tensor, Tensor]:
