@@ -36,7 +36,7 @@ def installed_example(tmp_path):
 @requires_mnist
 def test_example_plugin_installs_passes_its_tests_and_runs_its_suite(installed_example, tmp_path):
     listing = _run([sys.executable, "-m", "gmbench", "list"], tmp_path)
-    for name in ("pixel-gaussian", "pooled-pixels"):
+    for name in ("pixel-gaussian", "pooled-pixels", "mean-l2", "midpoint"):
         assert any(line.split()[0] == name and line.split()[-1] == "gmbench-example-plugin"
                    for line in listing.splitlines() if line.strip()), listing
     _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", installed_example / "tests"], tmp_path)
@@ -46,9 +46,15 @@ def test_example_plugin_installs_passes_its_tests_and_runs_its_suite(installed_e
     _run([sys.executable, "-m", "gmbench", "run", suite, "--out", out, "--device", "cpu", "--quiet"], tmp_path)
     with open(out / "records.csv", newline="") as f:
         records = list(csv.DictReader(f))
-    fid = [r for r in records if r["metric"] == "fid"]
-    assert [(r["model"], r["extractor"], r["status"]) for r in fid] == [("pixel-gaussian", "pooled-pixels", "done")]
-    assert float(fid[0]["value"]) > 0
+    scored = {(r["model"], r["variant"], r["metric"]): r for r in records if r["extractor"] == "pooled-pixels"}
+    rows = [("pixel-gaussian", ""), ("flow-matching", ""), ("flow-matching", "midpoint-2")]
+    for row in rows:
+        for metric in ("fid", "mean-l2", "mean-l2_max"):
+            assert row + (metric,) in scored, (row, metric, sorted(scored))
+            assert float(scored[row + (metric,)]["value"]) > 0
+    nfe = {(r["model"], r["variant"]): float(r["value"]) for r in records if r["metric"] == "nfe"}
+    assert nfe[("flow-matching", "")] == nfe[("flow-matching", "midpoint-2")] == 4
+    assert scored[("pixel-gaussian", "", "mean-l2")]["higher_is_better"] == "False"
 
 
 def test_uninstalled_example_is_gone():
