@@ -1,5 +1,5 @@
-"""The example plugin under examples/ installs with pip into this environment, passes its own contract-kit
-tests, runs its suite through gmbench, and uninstalls."""
+"""The example plugin under examples/ (a model, an extractor, a metric, a sampler and a dataset) installs with pip
+into this environment, passes its own contract-kit tests, runs its suite through gmbench, and uninstalls."""
 import csv
 import shutil
 import subprocess
@@ -7,8 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import requires_mnist
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "gmbench-example-plugin"
@@ -33,10 +31,9 @@ def installed_example(tmp_path):
         _run([*PIP, "uninstall", "--yes", "--quiet", "gmbench-example-plugin"], tmp_path)
 
 
-@requires_mnist
 def test_example_plugin_installs_passes_its_tests_and_runs_its_suite(installed_example, tmp_path):
     listing = _run([sys.executable, "-m", "gmbench", "list"], tmp_path)
-    for name in ("pixel-gaussian", "pooled-pixels", "mean-l2", "midpoint"):
+    for name in ("pixel-gaussian", "pooled-pixels", "mean-l2", "midpoint", "bars28"):
         assert any(line.split()[0] == name and line.split()[-1] == "gmbench-example-plugin"
                    for line in listing.splitlines() if line.strip()), listing
     _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", installed_example / "tests"], tmp_path)
@@ -46,6 +43,7 @@ def test_example_plugin_installs_passes_its_tests_and_runs_its_suite(installed_e
     _run([sys.executable, "-m", "gmbench", "run", suite, "--out", out, "--device", "cpu", "--quiet"], tmp_path)
     with open(out / "records.csv", newline="") as f:
         records = list(csv.DictReader(f))
+    assert {r["dataset"] for r in records} == {"bars28"}
     scored = {(r["model"], r["variant"], r["metric"]): r for r in records if r["extractor"] == "pooled-pixels"}
     rows = [("pixel-gaussian", ""), ("flow-matching", ""), ("flow-matching", "midpoint-2")]
     for row in rows:

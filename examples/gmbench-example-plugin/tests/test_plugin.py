@@ -3,10 +3,11 @@ reference implementation beside the sampler."""
 import pytest
 import torch
 
-from gmbench.registry import EXTRACTORS, METRICS, MODELS, SAMPLERS
+from gmbench.registry import DATASETS, EXTRACTORS, METRICS, MODELS, SAMPLERS
 from gmbench.samplers.base import VelocityField
-from gmbench.testing import check_extractor, check_metric, check_model, check_sampler
+from gmbench.testing import check_dataset, check_extractor, check_metric, check_model, check_sampler
 
+from gmbench_example.dataset import Bars28
 from gmbench_example.extractor import build_pooled_pixels
 from gmbench_example.model import PixelGaussian
 
@@ -28,6 +29,16 @@ def test_sampler_contract():
     check_sampler("midpoint", kind="velocity")
 
 
+def test_dataset_contract():
+    check_dataset(Bars28())
+
+
+def test_bars_point_the_way_their_class_says():
+    images, labels = Bars28().load("test", None)
+    horizontal, vertical = images[labels == 0].float(), images[labels == 1].float()  # [n,1,28,28]
+    assert (horizontal.std(dim=3) == 0).all() and (vertical.std(dim=2) == 0).all()  # constant along the bar
+
+
 def test_midpoint_equals_torchdiffeq():
     odeint = pytest.importorskip("torchdiffeq").odeint
     weight = torch.randn(3, 3, dtype=torch.float64)  # [C,C]
@@ -44,5 +55,5 @@ def test_midpoint_equals_torchdiffeq():
 
 def test_registered_through_the_entry_point():
     sources = {MODELS.source("pixel-gaussian"), EXTRACTORS.source("pooled-pixels"), METRICS.source("mean-l2"),
-               SAMPLERS.source("midpoint")}
+               SAMPLERS.source("midpoint"), DATASETS.source("bars28")}
     assert sources == {"gmbench-example-plugin"}
