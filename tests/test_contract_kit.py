@@ -1,19 +1,19 @@
-"""gmbench.testing, the contract kit plugin authors call: it passes the built-in extractors and metrics and fails
-broken models, extractors and metrics with a message naming what broke."""
+"""gmbench.testing, the contract kit plugin authors call: it passes the built-in extractors, samplers, metrics and
+datasets and fails broken models, extractors, samplers and metrics with a message naming what broke."""
 import math
 
 import pytest
 import torch
 
-from gmbench.data import load_dataset
+from gmbench.data import data_root, load_dataset
 from gmbench.errors import GmbenchError
 from gmbench.metrics.context import MetricContext
 from gmbench.metrics.inception import build_inception_extractor
 from gmbench.metrics.lenet import build_mnist_lenet
 from gmbench.models.gan import GANMLP
-from gmbench.registry import BUILTIN, METRICS, SAMPLERS, register_metric
+from gmbench.registry import BUILTIN, DATASETS, METRICS, SAMPLERS, register_metric
 from gmbench.samplers.flow import Euler
-from gmbench.testing import check_extractor, check_metric, check_model, check_sampler
+from gmbench.testing import check_dataset, check_extractor, check_metric, check_model, check_sampler
 from tests.conftest import inception_weights_path
 
 
@@ -138,3 +138,13 @@ def test_check_metric_names_what_a_broken_metric_breaks(fn, message):
 def test_check_metric_refuses_an_unregistered_function():
     with pytest.raises(AssertionError, match="not a registered metric"):
         check_metric(_infinite)
+
+
+@pytest.mark.parametrize("name", [n for n in DATASETS.names() if DATASETS.source(n) == BUILTIN])
+def test_the_builtin_datasets_keep_the_contract(name):
+    root = data_root()
+    try:
+        load_dataset(name, "test", root)
+    except GmbenchError as exc:  # files not here (MNIST without ../shared, CIFAR-10 anywhere without its batches)
+        pytest.skip(f"{name}: {exc}")
+    check_dataset(DATASETS.get(name), root=root)

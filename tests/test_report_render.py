@@ -190,3 +190,21 @@ def test_provenance_names_speed_options_and_data_parallel_models(tmp_path):
     records = run.records.assign(speed="fused", world_size=[2 if m == model else 1 for m in run.records["model"]])
     line = next(line for line in provenance(records, run.manifests, "mnist") if line.startswith("device "))
     assert "; speed options fused" in line and line.endswith(f"; {model} trained data-parallel over 2 ranks")
+
+
+def test_published_numbers_only_beside_the_dataset_they_are_for(tmp_path):
+    """A report of runs without MNIST shows no published (MNIST) numbers, neither the section nor the legend's
+    sentence about them; with MNIST it shows both."""
+    import pandas as pd
+
+    run = make_run(tmp_path / "runs")
+    records = pd.read_csv(run / "records.csv")
+    records[records["dataset"] != "mnist"].to_csv(run / "records.csv", index=False)
+    for fmt, extension in (("md", "md"), ("html", "html")):
+        assert main(["report", str(run), "--out", str(tmp_path / "report"), "--format", fmt]) == 0
+        text = (tmp_path / "report" / f"report.{extension}").read_text()
+        assert "Published reference numbers" not in text and "marked \"published\"" not in text.replace("&quot;", '"')
+        assert "fashion-mnist" in text
+    assert main(["report", str(make_run(tmp_path / "with-mnist")), "--out", str(tmp_path / "mnist"), "--format", "md"]) == 0
+    text = (tmp_path / "mnist" / "report.md").read_text()
+    assert "Published reference numbers" in text and "marked \"published\"" in text

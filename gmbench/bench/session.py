@@ -12,7 +12,7 @@ Layout of a run folder::
                        the device's measured peak FLOP/s per dtype in use (``peak_flops``, flops.py)
     records.csv        tidy rows of every finished job (rebuilt atomically after each job)
     jobs/<id>.json     one per job: status, error, overrides, rows (written last: marks it finished)
-    samples/*.png      8x8 sample grids
+    samples/*.png      sample grids: the first 64 samples, 8 to a row
     checkpoints/*.pt   state_dict (+ .json config), loadable with torch.load(weights_only=True)
     checkpoints/<id>.train.pt  an unfinished job's whole training state (checkpoint.py), for --resume
     tensorboard/<id>/  TensorBoard event files of each job (losses, throughput, curve points)

@@ -203,7 +203,7 @@ def sample_grids(runs: list[Run], out_dir: Path, columns: int = 4) -> Path | Non
         ax.imshow(image, cmap="gray" if image.ndim == 2 else None, interpolation="nearest")
         ax.set_title(label, fontsize=8)
         ax.axis("off")
-    fig.suptitle("Samples (8x8 grids)")
+    fig.suptitle("Samples (the first 64 of each job, 8 to a row)")
     return _save(fig, out_dir, "samples")
 
 

@@ -1,0 +1,1 @@
+"""An example gmbench plugin package (see README.md beside it)."""
