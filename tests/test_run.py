@@ -190,11 +190,11 @@ def quality_rows(run: Path) -> dict:
     return {(r.metric, r.variant, r.extractor, r.train_steps): r.value for r in kept.itertuples()}
 
 
-def test_job_killed_mid_training_resumes_from_its_training_checkpoint(smoke_run, tmp_path):
-    """SIGKILL during training, then --resume: the job continues from its last training checkpoint (not
-    step 0) and ends with the weights and quality rows of the uninterrupted ``smoke_run``."""
-    out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "gmbench", "run", "smoke", "--out", str(out), "--quiet", "--checkpoint-every", "1e-6"]
+def kill_mid_training(out: Path, *options: str) -> Path:
+    """Run the smoke suite (with ``options``) into ``out`` in a subprocess, writing training checkpoints at every
+    block boundary, and SIGKILL it once dcgan's is written; returns that checkpoint's path."""
+    cmd = [sys.executable, "-m", "gmbench", "run", "smoke", "--out", str(out), "--quiet", "--checkpoint-every", "1e-6",
+           *options]
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}  # one thread, as in-process (conftest)
     proc = subprocess.Popen(cmd, env=env, cwd=REPO)
     saved = out / "checkpoints" / "dcgan-mnist-s0.train.pt"  # every block boundary: after steps 2 and 7
@@ -204,6 +204,14 @@ def test_job_killed_mid_training_resumes_from_its_training_checkpoint(smoke_run,
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert saved.exists() and not (out / "jobs").exists()  # killed mid-training
+    return saved
+
+
+def test_job_killed_mid_training_resumes_from_its_training_checkpoint(smoke_run, tmp_path):
+    """SIGKILL during training, then --resume: the job continues from its last training checkpoint (not
+    step 0) and ends with the weights and quality rows of the uninterrupted ``smoke_run``."""
+    out = tmp_path / "run"
+    saved = kill_mid_training(out)
     assert main(["run", "smoke", "--out", str(out), "--resume", "--quiet"]) == 0
     record = json.loads((out / "jobs" / "dcgan-mnist-s0.json").read_text())
     assert record["resumed_from_step"] in (2, 7)

@@ -38,6 +38,8 @@ def check_resumable(run_dir: Path, previous: dict, current: dict, extend: bool) 
                            "start a new run folder with another --out.")
     for job in previous["jobs"].values():  # runs from before speed options ran every job the plain way
         job.setdefault("speed", config_to_dict(SpeedSettings()))
+        job.get("budget", {}).setdefault("lr_schedule", "constant")  # and before lr schedules, at a constant lr
+        job.get("budget", {}).setdefault("lr_warmup", 0)
         if "sampler" in job.get("config", {}):  # and before sampler options, every sampler with its defaults
             job["config"].setdefault("sampler_options", {})
     previous["settings"]["metrics"].setdefault("options", {})  # and before extractor options, without any

@@ -23,9 +23,10 @@ from gmbench.bench.checkpoint import DEFAULT_EVERY as DEFAULT_CHECKPOINT_EVERY, 
 from gmbench.bench.data_parallel import Alone
 from gmbench.bench.curves import NOT_REACHED, CurvePoint, CurveSchedule, curve_id, time_to_id, time_to_targets
 from gmbench.bench.flops import mfu, sample_flops_per_image, train_flops_per_image
+from gmbench.bench.lr_schedule import lr_factor, set_lr_factor
 from gmbench.bench.rng import preserved_rng
 from gmbench.bench.speed import apply_speed, speed_label
-from gmbench.bench.suite import Job, MetricSettings, TimingSettings, Variant
+from gmbench.bench.suite import Budget, Job, MetricSettings, TimingSettings, Variant
 from gmbench.bench.tensorboard_log import EventLog, job_event_log
 from gmbench.bench.timing import PeakMemory, Stopwatch, Summary, sync
 from gmbench.config import config_to_dict
@@ -170,7 +171,7 @@ def train(model: GenerativeModel, job: Job, ctx: JobContext, rec: JobRecorder, t
         first = steps == 0 and timing.warmup_steps > 0
         size = int(min(timing.warmup_steps if first else timing.block_steps, max_steps - steps))
         watch = Stopwatch(device).start()
-        losses = [model.train_step(batches.next()) for _ in range(size)]
+        losses = [scheduled_step(model, batches.next(), budget, steps + i) for i in range(size)]
         watch.stop()
         seconds = watch.seconds()  # the block's one host sync
         if steps != untimed_at:
@@ -215,6 +216,16 @@ def train(model: GenerativeModel, job: Job, ctx: JobContext, rec: JobRecorder, t
         if finite:
             record_time_to_targets(points, job, ctx, rec)
     return finite
+
+
+def scheduled_step(model: GenerativeModel, x: torch.Tensor, budget: Budget, step: int) -> dict[str, torch.Tensor]:
+    """``model.train_step(x)`` as update ``step`` (0-based) of the budget: first every optimiser's lr is set by
+    the budget's lr_schedule, a pure function of ``step`` (so a resumed run continues on the same lrs); "constant"
+    without lr_warmup leaves the optimisers alone."""
+    if budget.lr_schedule != "constant" or budget.lr_warmup:
+        set_lr_factor([opt for _, opt in model._optimizers()],
+                      lr_factor(budget.lr_schedule, step, budget.steps, budget.lr_warmup))
+    return model.train_step(x)
 
 
 def curve_point(model: GenerativeModel, job: Job, ctx: JobContext, rec: JobRecorder, steps: int,

@@ -21,6 +21,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
+from gmbench.bench.lr_schedule import LR_SCHEDULES
 from gmbench.bench.speed import SpeedSettings, check_speed
 from gmbench.config import apply_overrides
 from gmbench.errors import GmbenchError
@@ -39,12 +40,28 @@ class Budget:
     steps: int | None = None
     seconds: float | None = None
     batch_size: int = 128
+    # The learning rate over the steps (bench/lr_schedule.py): "constant", or "cosine" / "linear" decay of every
+    # optimiser's lr towards 0 at ``steps``; either after a linear warm-up over the first ``lr_warmup`` steps.
+    lr_schedule: str = "constant"
+    lr_warmup: int = 0
 
     def __post_init__(self):
         if self.steps is not None and self.steps < 0 or self.seconds is not None and self.seconds < 0:
             raise ValueError("budget steps and seconds must be >= 0")
         if self.batch_size < 1:
             raise ValueError("budget batch_size must be >= 1")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"budget lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
+        if self.lr_warmup < 0:
+            raise ValueError("budget lr_warmup must be >= 0")
+
+    def check_schedule(self, where: str) -> None:
+        """A GmbenchError unless the lr schedule knows the run's length: a decay needs ``steps``, and a warm-up fits in them."""
+        if self.lr_schedule != "constant" and self.steps is None:
+            raise GmbenchError(f"{where}: lr_schedule {self.lr_schedule!r} decays over the budget's steps, and the "
+                               "budget has none (a seconds-only budget has no known length); set steps.")
+        if self.lr_warmup and self.steps is not None and self.lr_warmup >= self.steps:
+            raise GmbenchError(f"{where}: lr_warmup {self.lr_warmup} must be below the budget's steps ({self.steps}).")
 
 
 @dataclass(frozen=True)
@@ -359,6 +376,8 @@ def parse_suite(text: str, name: str, set_options: dict[str, dict[str, str]] | N
                                        f"{mwhere} budget")
         if cls.trainable and model_budget.steps is None and model_budget.seconds is None:
             raise GmbenchError(f"{mwhere}: no training budget; set steps or seconds in [budget] or in the model's budget.")
+        if cls.trainable:
+            model_budget.check_schedule(f"{mwhere} budget")
         raw_variants = table.pop("variants", None)
         parallel = _parallel(cls, table.pop("parallel", ""), mwhere)
         model_curve = _curve(curve, table.pop("curve", {}), set_curve, mwhere)

