@@ -54,10 +54,12 @@ def quality_vs_train_time(summary: pd.DataFrame, out_dir: Path) -> Path | None:
     fig = Figure(layout="constrained", figsize=(5.5 * len(datasets), 4.2))
     for i, dataset in enumerate(datasets):
         ax = fig.add_subplot(1, len(datasets), i + 1)
-        for _, r in joined[joined["dataset"] == dataset].iterrows():
+        rows = joined[joined["dataset"] == dataset]
+        for nth, (_, r) in zip(rows.groupby("model").cumcount(), rows.iterrows()):
             ax.errorbar(r["mean_time"], r["mean"], xerr=_err(r["std_time"]), yerr=_err(r["std"]), fmt="o", capsize=3)
+            # a model's variants share its training time: their labels step down so that close scores stay legible
             ax.annotate(row_label(r["model"], r["variant"]), (r["mean_time"], r["mean"]), fontsize=7,
-                        xytext=(4, 3), textcoords="offset points")
+                        xytext=(4, 3 - 9 * nth), textcoords="offset points")
         ax.set(xlabel="training time (s)", ylabel=f"{quality[0]} [{quality[1]}]", title=dataset)
         ax.grid(alpha=0.3)
     fig.suptitle("Quality against training time (lower FID is better)")
