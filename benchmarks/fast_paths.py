@@ -11,9 +11,10 @@ option), warms each up (compilation happens there and is printed as ``compile s`
 ``gmbench.bench.timing.Stopwatch`` (CUDA events on a GPU). Data are random images resident on the
 device, so no dataset is needed. It prints images/s (median over rounds), the speedup over plain
 (median of the per-round ratios) and MFU: images/s x FLOPs per image (gmbench.bench.flops, counted on
-the plain model) over the device's matmul peak in the option's dtype, measured at the start. Options a model has no use for (channels_last and bf16 exist for
-the U-Net models only) are skipped; ``cuda_graphs`` and ``bf16`` are CUDA-only by default (bf16 is
-slower than fp32 on CPUs without AVX-512 BF16). ``--quick``: tiny configs, batch 8, 2 steps, 2
+the plain model) over the device's matmul peak in the option's dtype, measured at the start. Options a model has no use for (channels_last exists for
+the U-Net models only, bf16 for every trained built-in) are skipped; ``cuda_graphs`` runs by default on CUDA
+only, ``bf16`` where the device computes in bf16 natively (``gmbench.device.fast_bf16``: CUDA, or a CPU with
+AVX512-BF16 or AMX; elsewhere it is several times slower than fp32). ``--quick``: tiny configs, batch 8, 2 steps, 2
 rounds, no compile unless ``--options`` asks for it: a check that every path runs, in seconds.
 """
 from __future__ import annotations
@@ -29,17 +30,18 @@ from gmbench.bench.speed import SpeedSettings, apply_speed
 from gmbench.bench.timing import Stopwatch, sync
 from gmbench.config import apply_overrides
 from gmbench.data import DeviceBatches
+from gmbench.device import fast_bf16
 from gmbench.models.base import GenerativeModel
 from gmbench.registry import MODELS, ensure_loaded
 
 SPEED = {"foreach": SpeedSettings(optimizer="foreach"), "fused": SpeedSettings(optimizer="fused"),
          "compile": SpeedSettings(compile=True), "cuda_graphs": SpeedSettings(cuda_graphs=True)}
-CONFIG = {"channels_last": {"channels_last": True}, "bf16": {"bf16": True}}  # U-Net config fields
+CONFIG = {"channels_last": {"channels_last": True}, "bf16": {"bf16": True}}  # model config fields
 
 
 def default_options(device: torch.device, quick: bool) -> list[str]:
     options = ["foreach", "fused"] + ([] if quick else ["compile"]) + ["channels_last"]
-    return options + (["bf16", "cuda_graphs"] if device.type == "cuda" else [])
+    return options + (["bf16"] if fast_bf16(device) else []) + (["cuda_graphs"] if device.type == "cuda" else [])
 
 
 class TimedModel:
@@ -110,7 +112,7 @@ def measure(name: str, batch: int, options: list[str], args, device: torch.devic
     rows = []
     for (phase, o), values in speeds.items():
         ratios = [v / p for v, p in zip(values, speeds[phase, "plain"])]
-        dtype = model_dtype(paths[o].model.config)
+        dtype = model_dtype(paths[o].model.config, device)
         if dtype not in peaks:
             peaks[dtype] = measured_peak(device, dtype)
         rows.append({"model": name, "phase": phase, "batch": batch, "option": o,

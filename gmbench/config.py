@@ -17,6 +17,17 @@ def _field_types(config_cls: type) -> dict[str, Any]:
     return {f.name: hints[f.name] for f in dataclasses.fields(config_cls)}
 
 
+def _describe(annotation: Any) -> str:
+    """What a value of ``annotation`` is, for error messages: "true or false", "'auto'", "none", "int"."""
+    if annotation is bool:
+        return "true or false"
+    if annotation is type(None):
+        return "none"
+    if typing.get_origin(annotation) is typing.Literal:
+        return " or ".join(map(repr, typing.get_args(annotation)))
+    return getattr(annotation, "__name__", str(annotation))
+
+
 def coerce(key: str, value: Any, annotation: Any, where: str) -> Any:
     """Return ``value`` as ``annotation`` or raise a GmbenchError naming the key."""
     origin = typing.get_origin(annotation)
@@ -32,7 +43,7 @@ def coerce(key: str, value: Any, annotation: Any, where: str) -> Any:
                 return coerce(key, value, arg, where)
             except GmbenchError:
                 continue
-        raise GmbenchError(f"{where}: {key}={value!r} is not a valid {annotation}.")
+        raise GmbenchError(f"{where}: {key}={value!r} must be {' or '.join(map(_describe, args))}.")
     if origin is typing.Literal:
         if value in args:
             return value

@@ -1,9 +1,13 @@
 """Device names from the command line and suites -> torch.device, with clear errors."""
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 
 from gmbench.errors import GmbenchError
+
+Bf16Setting = bool | Literal["auto"]  # a model config's ``bf16``: on, off, or on where ``fast_bf16`` holds
 
 
 def resolve_device(spec: str | torch.device) -> torch.device:
@@ -27,3 +31,16 @@ def resolve_device(spec: str | torch.device) -> torch.device:
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
         raise GmbenchError(f"Device {spec!r} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s).")
     return device
+
+
+def fast_bf16(device: torch.device) -> bool:
+    """Whether bf16 matmuls and convolutions run natively on ``device``: CUDA with bf16 support, or a CPU with
+    AVX512-BF16 or AMX (elsewhere oneDNN emulates bf16 and it runs several times slower than fp32)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+
+
+def uses_bf16(setting: Bf16Setting, device: torch.device) -> bool:
+    """Whether a model config's ``bf16`` setting turns bf16 autocast on for ``device``."""
+    return setting is True or (setting == "auto" and fast_bf16(torch.device(device)))

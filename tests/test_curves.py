@@ -96,7 +96,7 @@ def test_curve_table_model_override_off_and_set_option():
     ("[models.ddpm]\ncurve = { every_step = 5 }", None, "unknown key 'every_step'. Valid keys: every_seconds, every_steps"),
     ("[models.ddpm]\ncurve = 3", None, r"curve must be a table such as \{ every_steps = 100 \}, or false"),
     ("", {"curve": {"every_steps": "none"}}, r"\[models.dcgan\] curve: targets \[200.0, 100.0\] are given but no interval"),
-    ("", {"curve": {"every_steps": "ten"}}, "every_steps='ten' is not a valid"),
+    ("", {"curve": {"every_steps": "ten"}}, "every_steps='ten' must be int or none"),
 ])
 def test_curve_mistakes_are_caught_at_load(extra, set_options, message):
     with pytest.raises(GmbenchError, match=message):

@@ -227,8 +227,9 @@ def test_a_run_measures_the_peak_of_each_dtype_its_jobs_use():
     from gmbench.bench.suite import parse_suite
 
     text = "[budget]\nsteps = 1\n[models.dcgan]\n[models.ddpm]\n"
-    assert dtypes_in_use(parse_suite(text, "t")) == ["fp32"]
-    assert dtypes_in_use(parse_suite(text + "bf16 = true\n", "t")) == ["bf16", "fp32"]
+    cpu = torch.device("cpu")
+    assert dtypes_in_use(parse_suite(text, "t"), cpu) == ["fp32"]
+    assert dtypes_in_use(parse_suite(text + "bf16 = true\n", "t"), cpu) == ["bf16", "fp32"]
 
 
 @requires_mnist

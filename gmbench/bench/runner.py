@@ -31,6 +31,7 @@ from gmbench.bench.tensorboard_log import EventLog, job_event_log
 from gmbench.bench.timing import PeakMemory, Stopwatch, Summary, sync
 from gmbench.config import config_to_dict
 from gmbench.data import DeviceBatches, load_dataset, to_float, to_uint8
+from gmbench.device import uses_bf16
 from gmbench.errors import GmbenchError
 from gmbench.io import atomic_path, write_json
 from gmbench.models.base import GenerativeModel
@@ -62,9 +63,10 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def model_dtype(config) -> str:
-    """The training/sampling precision a model config opts into (``bf16 = true``), else fp32."""
-    return "bf16" if getattr(config, "bf16", False) else "fp32"
+def model_dtype(config, device: torch.device) -> str:
+    """The training/sampling precision a model config gives on ``device`` (``bf16 = true``, or "auto" where the
+    device computes in bf16 natively), else fp32."""
+    return "bf16" if uses_bf16(getattr(config, "bf16", False), device) else "fp32"
 
 
 class JobRecorder:
@@ -369,7 +371,7 @@ def run_job(job: Job, ctx: JobContext, team: Alone = Alone()) -> dict:
         seed_everything(job.seed)
         model = build_model(job, ctx.device)
         apply_speed(model, job.model.speed, ctx.device)
-        rec.base["dtype"], rec.base["speed"] = model_dtype(model.config), speed_label(model, job.model.speed)
+        rec.base["dtype"], rec.base["speed"] = model_dtype(model.config, ctx.device), speed_label(model, job.model.speed)
         rec.add("params", sum(p.numel() for p in model.parameters() if p.requires_grad), "", None)  # EMA copies excluded
         train_images, _ = load_dataset(job.dataset, "train", ctx.data_root)
         if type(model).fit_data is not GenerativeModel.fit_data:

@@ -282,7 +282,7 @@ def _start_manifest(run_dir: Path, suite: Suite, resume: bool, extend: bool, dat
             **previous, "run_id": previous.get("run_id", run_dir.name), "suite": suite.name,
             "description": suite.description, "argv": sys.argv, **(definition if added else {}), **current,
             **env, "started": previous.get("started", now), "finished": None,
-            "peak_flops": flops.peaks(dev, dtypes_in_use(suite), previous.get("peak_flops", {})),
+            "peak_flops": flops.peaks(dev, dtypes_in_use(suite, dev), previous.get("peak_flops", {})),
             "peak_flops_method": previous.get("peak_flops_method", flops.peak_method(dev, env["device_name"])),
             "resumed": previous.get("resumed", []) + ([now] if resumed else []),
             "extended": previous.get("extended", []) + ([{"at": now, "argv": sys.argv, "added": added}]
@@ -295,9 +295,9 @@ def _start_manifest(run_dir: Path, suite: Suite, resume: bool, extend: bool, dat
     return manifest["run_id"], manifest["peak_flops"]
 
 
-def dtypes_in_use(suite: Suite) -> list[str]:
-    """The precisions the suite's jobs train and sample in ("bf16", "fp32"): the peaks a run measures."""
-    return sorted({model_dtype(job.config()) for job in suite.jobs()})
+def dtypes_in_use(suite: Suite, device: torch.device) -> list[str]:
+    """The precisions the suite's jobs train and sample in on ``device`` ("bf16", "fp32"): the peaks a run measures."""
+    return sorted({model_dtype(job.config(), device) for job in suite.jobs()})
 
 
 def _finish_manifest(run_dir: Path, team: Solo) -> None:

@@ -10,8 +10,9 @@ A suite sets them in ``[speed]`` (every model), a model's ``speed = {...}`` or `
 - ``cuda_graphs``: compile with ``mode="reduce-overhead"`` (CUDA graphs: one launch per graph),
   CUDA only; implies ``compile``.
 
-The U-Net models' ``channels_last`` and ``bf16`` are model config fields; ``speed_label`` names them
-with these in the records' ``speed`` column (bf16 also sets ``dtype``).
+Two precision and layout choices are model config fields instead: ``bf16`` (every trained built-in
+model: bf16 autocast of the forward passes, ``GenerativeModel.autocast``; it sets the records' ``dtype``)
+and the U-Net models' ``channels_last``, which ``speed_label`` names in the records' ``speed`` column.
 """
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from gmbench.config import apply_overrides
+from gmbench.device import uses_bf16
 
 
 class GenerativeModel(nn.Module):
@@ -154,6 +155,14 @@ class GenerativeModel(nn.Module):
         a suite checks its variants when it loads."""
         allowed = set(getattr(cls.Config, "sampling_fields", ()))
         return apply_overrides(config, overrides, where=where, allowed=allowed)
+
+    def autocast(self) -> torch.autocast:
+        """bf16 autocast on the model's device where the config opts in (a ``bf16`` field set true, or "auto" on a
+        device with native bf16: ``gmbench.device.uses_bf16``), else a no-op. Models run their forward passes under
+        it and compute losses and outputs in fp32: matmuls and convolutions run in bf16 while weights, gradients
+        and optimiser state stay fp32 (mixed precision)."""
+        device = self.device
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=uses_bf16(getattr(self.config, "bf16", False), device))
 
     def randn(self, *shape: int, generator: torch.Generator | None = None) -> Tensor:
         """Standard normal noise on the model's device, from ``generator`` when given."""

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gmbench.config import check_range
+from gmbench.device import Bf16Setting
 from gmbench.models.base import GenerativeModel
 from gmbench.registry import register_model
 
@@ -98,6 +99,7 @@ class VAEConfig:
     latent_dim: int = 16
     width: int = 32
     lr: float = 1e-3
+    bf16: Bf16Setting = False  # bf16 autocast of the convolutional encoder and decoder (GenerativeModel.autocast)
 
     def __post_init__(self):
         check_range(self, "latent_dim", "width", low=1)
@@ -127,9 +129,10 @@ class VAE(GenerativeModel):
 
     def elbo_terms(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """(reconstruction NLL, KL) for x in [-1,1], both batch means."""
-        mu, logvar = self.encoder(x)  # 2 x [B,latent]
-        logits = self.decoder(reparameterize(mu, logvar))  # [B,C,H,W]
-        return bernoulli_nll(logits, (x + 1) / 2), gaussian_kl(mu, logvar)
+        with self.autocast():
+            mu, logvar = self.encoder(x)  # 2 x [B,latent]
+            logits = self.decoder(reparameterize(mu, logvar))  # [B,C,H,W]
+        return bernoulli_nll(logits.to(x.dtype), (x + 1) / 2), gaussian_kl(mu.to(x.dtype), logvar.to(x.dtype))
 
     def train_step(self, x: Tensor) -> dict[str, Tensor]:
         recon, kl = self.elbo_terms(x)
@@ -141,7 +144,9 @@ class VAE(GenerativeModel):
 
     def decode(self, z: Tensor) -> Tensor:
         """Decoder mean mapped to [-1,1]: z [B,latent] -> [B,C,H,W]."""
-        return torch.sigmoid(self.decoder(z)) * 2 - 1
+        with self.autocast():
+            logits = self.decoder(z)  # [B,C,H,W]
+        return torch.sigmoid(logits.to(z.dtype)) * 2 - 1
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
@@ -157,6 +162,7 @@ class TwoStageVAEConfig:
     stage2_hidden: int = 512
     stage2_lr: float = 1e-3
     stage2_updates: int = 8  # stage-2 updates per training batch, each on fresh codes z ~ q(z|x)
+    bf16: Bf16Setting = False  # bf16 autocast of the stage-1 encoder and decoder; stage 2 stays fp32
 
     def __post_init__(self):
         check_range(self, "latent_dim", "width", "stage2_hidden", "stage2_updates", low=1)
@@ -206,8 +212,9 @@ class TwoStageVAE(VAE):
         self.steps_done += 1
         if self.steps_done <= self.config.stage1_steps:
             return super().train_step(x)
-        with torch.no_grad():
+        with torch.no_grad(), self.autocast():
             mu, logvar = self.encoder(x)  # 2 x [B,latent]: q(z|x), computed once for all updates
+        mu, logvar = mu.to(x.dtype), logvar.to(x.dtype)  # stage 2 (a small MLP) trains in full precision
         for _ in range(self.config.stage2_updates):
             recon, kl = self.stage2.losses(reparameterize(mu, logvar))  # fresh z ~ q(z|x) each update
             loss = recon + kl
