@@ -2,7 +2,7 @@
 
     PYTHONPATH=. python benchmarks/fast_paths.py [--device cpu|cuda] [--models dcgan,ddpm] [--batch 64,256]
         [--options foreach,fused,compile,channels_last,bf16,cuda_graphs] [--rounds 3] [--steps 20]
-        [--sample-steps 10] [--threads N] [--quick]
+        [--sample-steps 10] [--set KEY=VALUE ...] [--threads N] [--quick]
 
 For every model and batch size it builds one model per option (same seed, same config apart from the
 option), warms each up (compilation happens there and is printed as ``compile s``), then times
@@ -47,9 +47,10 @@ def default_options(device: torch.device, quick: bool) -> list[str]:
 class TimedModel:
     """One model built with one option, with its batches and timers."""
 
-    def __init__(self, name: str, option: str, batch: int, device: torch.device, quick: bool, sample_steps: int | None):
+    def __init__(self, name: str, option: str, batch: int, device: torch.device, quick: bool, sample_steps: int | None,
+                 overrides: dict[str, str]):
         cls = MODELS.get(name)
-        config = cls.tiny_config() if quick else cls.default_config()
+        config = apply_overrides(cls.tiny_config() if quick else cls.default_config(), overrides, where=name)
         config = apply_overrides(config, CONFIG.get(option, {}), where=f"{name} {option}")
         torch.manual_seed(0)
         self.model: GenerativeModel = cls(config).to(device)
@@ -98,7 +99,7 @@ def applies(name: str, option: str, device: torch.device) -> bool:
 def measure(name: str, batch: int, options: list[str], args, device: torch.device, peaks: dict[str, float]) -> list[dict]:
     """One row per (phase, option): images/s, speedup over plain, MFU (%) against ``peaks`` (FLOP/s per dtype,
     completed here), warm-up seconds."""
-    paths = {o: TimedModel(name, o, batch, device, args.quick, args.sample_steps)
+    paths = {o: TimedModel(name, o, batch, device, args.quick, args.sample_steps, dict(kv.split("=", 1) for kv in args.set))
              for o in ["plain"] + [o for o in options if applies(name, o, device)]}
     plain = paths["plain"]
     work = {"train": train_flops_per_image(plain.model, plain.batches.next()),  # per image, on a copy
@@ -141,6 +142,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=None, help="training steps per timed block")
     p.add_argument("--sample-steps", type=int, default=None, help="sampler steps of the diffusion models")
     p.add_argument("--threads", type=int, help="torch intra-op threads (CPU)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="model config override for every path, e.g. width=32 (the quick suite's dcgan)")
     p.add_argument("--quick", action="store_true", help="tiny configs and sizes: check every path runs")
     args = p.parse_args()
     ensure_loaded()
