@@ -64,7 +64,7 @@ def diffusers_timesteps(T: int, steps: int) -> torch.Tensor:
     return sched.timesteps
 
 
-def diffusers_ddim(net, x, abar, timesteps, clip_sample):
+def diffusers_ddim(net, x, abar, timesteps, clip_sample, use_clipped_model_output=False):
     """diffusers' DDIMScheduler (eta 0, set_alpha_to_one) over ``timesteps`` of the chain with alpha_bars
     ``abar`` [T]. Its step goes to t - T // steps, not to the next of these timesteps, so the scheduler
     runs their sub-chain: T' = steps, index k for the k-th smallest timestep, alphas_cumprod taken there."""
@@ -74,7 +74,7 @@ def diffusers_ddim(net, x, abar, timesteps, clip_sample):
     sched.set_timesteps(steps)  # steps-1, ..., 0: each step to k-1, the last to final_alpha_cumprod = 1
     for k, t in zip(sched.timesteps, timesteps):
         eps = net(x, t.float().expand(x.shape[0]))  # [B,C,H,W]
-        x = sched.step(eps, k, x, eta=0.0).prev_sample
+        x = sched.step(eps, k, x, eta=0.0, use_clipped_model_output=use_clipped_model_output).prev_sample
     return x
 
 
@@ -116,6 +116,16 @@ def test_ddim_matches_diffusers(denoiser, x_start, T, steps, clip_sample):
     out = SAMPLERS.get("ddim").sample(EpsDenoiser(denoiser, abar), x_start, steps, clip_sample=clip_sample)
     ref = diffusers_ddim(denoiser, x_start, abar, diffusers_timesteps(T, steps), clip_sample)
     torch.testing.assert_close(out, ref, rtol=0, atol=ATOL)
+
+
+@pytest.mark.parametrize("T,steps", GRIDS)
+def test_ddim_with_clipped_eps_matches_diffusers_use_clipped_model_output(denoiser, x_start, T, steps):
+    """eps re-derived from the clipped x0 (guided-diffusion's ddim_sample), and not the default's result."""
+    abar = alpha_bars(T)
+    out = SAMPLERS.get("ddim").sample(EpsDenoiser(denoiser, abar), x_start, steps, clipped_eps=True)
+    ref = diffusers_ddim(denoiser, x_start, abar, diffusers_timesteps(T, steps), True, use_clipped_model_output=True)
+    torch.testing.assert_close(out, ref, rtol=0, atol=ATOL)
+    assert not torch.allclose(out, SAMPLERS.get("ddim").sample(EpsDenoiser(denoiser, abar), x_start, steps), atol=1e-3)
 
 
 @pytest.mark.parametrize("clip_sample", [True, False])

@@ -2,6 +2,7 @@
 
 Both run ``steps`` timesteps of the alpha-bar schedule (``sampling_timesteps``), one denoiser evaluation
 per step, and clip each x0 estimate to [-1,1] unless ``clip_sample=False`` (diffusers' clip_sample).
+DDIM's ``clipped_eps`` re-derives the noise from the clipped x0 estimate.
 """
 from __future__ import annotations
 
@@ -42,10 +43,19 @@ def ddpm_step(x_t: Tensor, eps: Tensor, alpha_bar_t: Tensor, alpha_bar_prev: Ten
     return mean if noise is None else mean + var.sqrt() * noise
 
 
-def ddim_step(x_t: Tensor, eps: Tensor, alpha_bar_t: Tensor, alpha_bar_prev: Tensor, clip_sample: bool = True) -> Tensor:
+def ddim_step(x_t: Tensor, eps: Tensor, alpha_bar_t: Tensor, alpha_bar_prev: Tensor, clip_sample: bool = True,
+              clipped_eps: bool = False) -> Tensor:
     """Deterministic DDIM step (eta = 0, Song et al. 2021 eq. 12): sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev) eps,
-    with x0_hat clipped to [-1,1] by default (diffusers' DDIMScheduler default, clip_sample=True)."""
-    return alpha_bar_prev.sqrt() * _x0_hat(x_t, eps, alpha_bar_t, clip_sample) + (1 - alpha_bar_prev).sqrt() * eps
+    with x0_hat clipped to [-1,1] by default (diffusers' DDIMScheduler default, clip_sample=True).
+
+    ``clipped_eps``: eps re-derived from the clipped x0_hat, eps = (x_t - sqrt(abar_t) x0_hat) / sqrt(1 - abar_t),
+    so that the step lands on the DDIM path through x_t and x0_hat (guided-diffusion's ddim_sample, which
+    re-derives eps from the clipped x0; diffusers' use_clipped_model_output=True). Without it, the step mixes
+    the clipped x0_hat with the unclipped eps, off that path whenever clipping acts."""
+    x0 = _x0_hat(x_t, eps, alpha_bar_t, clip_sample)  # [B,C,H,W]
+    if clipped_eps:
+        eps = (x_t - alpha_bar_t.sqrt() * x0) / (1 - alpha_bar_t).sqrt()
+    return alpha_bar_prev.sqrt() * x0 + (1 - alpha_bar_prev).sqrt() * eps
 
 
 def sampling_timesteps(num_timesteps: int, steps: int) -> Tensor:
@@ -72,18 +82,18 @@ class TimestepChain(Sampler):
     defaults = {"clip_sample": True}
 
     def step(self, x: Tensor, eps: Tensor, a_t: Tensor, a_prev: Tensor, last: bool,
-             generator: torch.Generator | None, clip_sample: bool) -> Tensor:
+             generator: torch.Generator | None, **options) -> Tensor:
         raise NotImplementedError
 
     def sample(self, denoiser: EpsDenoiser, x: Tensor, steps: int, generator: torch.Generator | None = None,
-               clip_sample: bool = True) -> Tensor:
-        alpha_bars = denoiser.alpha_bars
+               **options) -> Tensor:
+        alpha_bars, options = denoiser.alpha_bars, self.options(options)  # defaults filled in
         ts = sampling_timesteps(len(alpha_bars), steps).tolist()
         one = torch.ones((), dtype=alpha_bars.dtype, device=alpha_bars.device)
         for i, t in enumerate(ts):
             a_prev = alpha_bars[ts[i + 1]] if i + 1 < len(ts) else one
             eps = denoiser.fn(x, torch.full((x.shape[0],), t, device=x.device, dtype=torch.float32))  # [B,C,H,W]
-            x = self.step(x, eps, alpha_bars[t], a_prev, i + 1 == len(ts), generator, clip_sample)
+            x = self.step(x, eps, alpha_bars[t], a_prev, i + 1 == len(ts), generator, **options)
         return x
 
 
@@ -97,10 +107,13 @@ class Ancestral(TimestepChain):
 
 
 class DDIM(TimestepChain):
-    """Deterministic DDIM sampling (Song et al. 2021, eta = 0)."""
+    """Deterministic DDIM sampling (Song et al. 2021, eta = 0); ``clipped_eps`` as in ``ddim_step`` (off by
+    default, as in diffusers)."""
 
-    def step(self, x, eps, a_t, a_prev, last, generator, clip_sample):
-        return ddim_step(x, eps, a_t, a_prev, clip_sample)
+    defaults = {**TimestepChain.defaults, "clipped_eps": False}
+
+    def step(self, x, eps, a_t, a_prev, last, generator, clip_sample, clipped_eps):
+        return ddim_step(x, eps, a_t, a_prev, clip_sample, clipped_eps)
 
 
 register_sampler("ddpm", Ancestral())
