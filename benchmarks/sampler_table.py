@@ -4,7 +4,8 @@
 
 Trains the quick suite's ``ddpm`` recipe ``--steps-factor`` times as long as the quick suite does,
 through the ordinary harness (so the run folder has records, manifest, grids and the checkpoint's
-config), then samples the same EMA weights with ancestral DDPM-1000, ancestral-50 and DDIM-10/20/50,
+config), then samples the same EMA weights with ancestral DDPM-1000, ancestral-50 and DDIM-10/20/50
+(``clipped_eps``; DDIM-50 also with diffusers' default step),
 ``--n`` samples each, and scores them on mnist-lenet against MNIST test. It writes ``table.md`` and
 ``table.csv`` into the run folder: fid and its ratio to DDPM-1000's, KID, precision, recall, NFE and
 sampling images/s. The claim under test: a sampler with at most 20 NFE is within 10% of DDPM-1000's
@@ -24,11 +25,13 @@ from gmbench.report.fmt import markdown_table, number, percent
 from gmbench.report.records import load_records
 
 REFERENCE = "ddpm-1000"
+CLIPPED_EPS = {"clipped_eps": True}  # eps re-derived from the clipped x0, as the quick suite's ddim-50 row
 SAMPLERS = {  # variant name -> sampling settings; the job's main row is DDPM-1000
     "ancestral-50": {"sampler": "ddpm", "sample_steps": 50},
-    "ddim-10": {"sampler": "ddim", "sample_steps": 10},
-    "ddim-20": {"sampler": "ddim", "sample_steps": 20},
-    "ddim-50": {"sampler": "ddim", "sample_steps": 50},
+    "ddim-10": {"sampler": "ddim", "sample_steps": 10, "sampler_options": CLIPPED_EPS},
+    "ddim-20": {"sampler": "ddim", "sample_steps": 20, "sampler_options": CLIPPED_EPS},
+    "ddim-50": {"sampler": "ddim", "sample_steps": 50, "sampler_options": CLIPPED_EPS},
+    "ddim-50-plain-step": {"sampler": "ddim", "sample_steps": 50},  # diffusers' default step, for comparison
 }
 CLAIM_NFE, CLAIM_PCT = 20, 10.0
 
@@ -71,9 +74,11 @@ def write_table(run_dir: Path) -> Path:
         "images/s": table["sample_throughput"].map(number), f"NFE <= {CLAIM_NFE} within {CLAIM_PCT:g}%?": table["claim"]})
     n = int(first["n_samples"])
     steps = int(records.loc[records["metric"] == "train_steps", "value"].iloc[0])
+    model_dtype = records.loc[records["metric"] == "train_throughput", "dtype"].iloc[0]  # fid rows carry the features' dtype
     text = (f"# Few-step samplers against DDPM-1000, one checkpoint\n\n"
-            f"ddpm, quick-suite recipe trained {steps} steps; {first['extractor']} (sha256 {first['extractor_sha256'][:12]}), "
-            f"{n} samples per sampler against MNIST test, seed {first['seed']}, device {first['device']}, {first['dtype']}. "
+            f"ddpm, quick-suite recipe trained {steps} steps in {model_dtype}; {first['extractor']} (sha256 "
+            f"{first['extractor_sha256'][:12]}, features in {first['dtype']}), {n} samples per sampler against MNIST test, "
+            f"seed {first['seed']}, device {first['device']}. "
             f"Made by `python -m benchmarks.sampler_table`; provenance in manifest.json.\n\n"
             + markdown_table(shown) + "\n")
     path = run_dir / "table.md"
