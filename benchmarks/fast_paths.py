@@ -99,7 +99,8 @@ def applies(name: str, option: str, device: torch.device) -> bool:
 def measure(name: str, batch: int, options: list[str], args, device: torch.device, peaks: dict[str, float]) -> list[dict]:
     """One row per (phase, option): images/s, speedup over plain, MFU (%) against ``peaks`` (FLOP/s per dtype,
     completed here), warm-up seconds."""
-    paths = {o: TimedModel(name, o, batch, device, args.quick, args.sample_steps, dict(kv.split("=", 1) for kv in args.set))
+    overrides = dict(kv.split("=", 1) for kv in args.set)
+    paths = {o: TimedModel(name, o, batch, device, args.quick, args.sample_steps, overrides)
              for o in ["plain"] + [o for o in options if applies(name, o, device)]}
     plain = paths["plain"]
     work = {"train": train_flops_per_image(plain.model, plain.batches.next()),  # per image, on a copy

@@ -33,7 +33,9 @@ from pathlib import Path
 import torch
 from torchvision.utils import save_image
 
-from gmbench.bench.lr_schedule import LR_SCHEDULES, lr_factor, set_lr_factor
+from gmbench.bench.lr_schedule import LR_SCHEDULES
+from gmbench.bench.runner import scheduled_step
+from gmbench.bench.suite import Budget
 from gmbench.bench.timing import sync
 from gmbench.config import apply_overrides
 from gmbench.data import DeviceBatches, load_dataset, to_uint8
@@ -70,7 +72,7 @@ def main() -> None:
     config = apply_overrides(cls.default_config(), key_values(args.set))
     torch.manual_seed(args.seed)
     model = cls(config).to(device)
-    optimizers = [opt for _, opt in model._optimizers()]
+    budget = Budget(steps=args.steps, batch_size=args.batch, lr_schedule=args.lr_schedule, lr_warmup=args.lr_warmup)
     batches = DeviceBatches(load_dataset("mnist", "train")[0], args.batch, device, seed=args.seed)
     steps, seconds, started = 0, 0.0, time.perf_counter()
 
@@ -95,9 +97,7 @@ def main() -> None:
         model.train()
 
     while (steps < args.steps) if args.steps is not None else (time.perf_counter() - started < args.seconds):
-        if args.lr_schedule != "constant" or args.lr_warmup:
-            set_lr_factor(optimizers, lr_factor(args.lr_schedule, steps, args.steps, args.lr_warmup))
-        model.train_step(batches.next())
+        scheduled_step(model, batches.next(), budget, steps)  # the harness's step, lr schedule included
         steps += 1
         if args.eval_every and steps % args.eval_every == 0 and steps != args.steps:
             sync(device)

@@ -1,5 +1,7 @@
 """bf16 autocast (the ``bf16`` config field of every trained built-in model): mixed precision that
 trains and samples close to fp32, with fp32 weights, losses and samples."""
+import dataclasses
+
 import pytest
 import torch
 
@@ -18,8 +20,7 @@ def _images(n: int = 16, seed: int = 0) -> torch.Tensor:
 def _run(name: str, bf16: bool, steps: int = 4) -> tuple[torch.nn.Module, list[dict], torch.Tensor]:
     """A tiny model trained ``steps`` steps from seed 0, its losses and 8 samples."""
     cls = MODELS.get(name)
-    config = cls.tiny_config()
-    config = type(config)(**{**vars(config), "bf16": bf16})
+    config = dataclasses.replace(cls.tiny_config(), bf16=bf16)
     torch.manual_seed(0)
     model = cls(config)
     torch.manual_seed(1)
