@@ -12,7 +12,7 @@ on mnist-lenet against MNIST test (a collapsed model scores a low class entropy;
 too, ``--grid DIR`` saves an 8x8 grid per setting). Settings compare fairly only within one
 machine, one at a time: the budget is wall time, so a busy machine trains less. A ``--steps`` budget
 trains the same on any machine (the images/s it prints is then the machine's, busy or not), and
-``--eval-every K`` prints a line (the first setting's scores) every K steps as well: a curve from one run.
+``--eval-every K`` prints a line (the first setting's scores) every K steps as well: a curve from one run. A table-valued field takes dotted keys: ``sampler_options.clipped_eps=true``.
 
 Example, the two DDPM samplers on the same weights after 150 s:
     python benchmarks/quality_at_fixed_time.py ddpm --seconds 150 --batch 32 \\
@@ -43,8 +43,17 @@ from gmbench.metrics.evaluate import evaluate
 from gmbench.registry import MODELS, ensure_loaded
 
 
-def key_values(items: list[str]) -> dict[str, str]:
-    return dict(item.split("=", 1) for item in items)
+def key_values(items: list[str]) -> dict[str, str | dict[str, str]]:
+    """["lr=1e-3", "sampler_options.clipped_eps=true"] -> {"lr": "1e-3", "sampler_options": {"clipped_eps": "true"}}."""
+    out: dict = {}
+    for item in items:
+        key, value = item.split("=", 1)
+        table, dot, name = key.partition(".")
+        if dot:
+            out.setdefault(table, {})[name] = value
+        else:
+            out[key] = value
+    return out
 
 
 def main() -> None:

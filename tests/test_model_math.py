@@ -1,6 +1,7 @@
 """Each family's mathematics against its formula on small tensors."""
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -133,6 +134,43 @@ def test_linear_schedule_and_forward_process():
     draws = dm.q_sample(x0.expand(200_000, 2), abar[t].expand(200_000), torch.randn(200_000, 2, generator=g))
     assert torch.allclose(draws.mean(0), math.sqrt(abar[t]) * x0[0], atol=5e-3)
     assert torch.allclose(draws.var(0), (1 - abar[t]).expand(2), rtol=1e-2)
+
+
+def test_v_prediction_target_and_its_noise():
+    """v = sqrt(abar) eps - sqrt(1 - abar) x0 (Salimans & Ho 2022) at known values, eps_from_v inverts it
+    at every noise level, and x0 from that eps is sqrt(abar) x_t - sqrt(1 - abar) v (their eq. for x_hat)."""
+    x0, noise, abar = torch.tensor([[0.6, -0.2]]), torch.tensor([[1.0, -3.0]]), torch.tensor([0.36])
+    assert torch.allclose(dm.v_target(x0, abar, noise), torch.tensor([[0.6 - 0.8 * 0.6, -1.8 + 0.8 * 0.2]]))
+    abars = torch.cumprod(1 - dm.linear_beta_schedule(1000), 0)[[0, 250, 500, 999]].double()  # [4]
+    g = torch.Generator().manual_seed(0)
+    x0, noise = torch.rand(4, 1, 3, 3, generator=g, dtype=torch.float64) * 2 - 1, torch.randn(4, 1, 3, 3, generator=g, dtype=torch.float64)
+    x_t, v = dm.q_sample(x0, abars, noise), dm.v_target(x0, abars, noise)
+    torch.testing.assert_close(dm.eps_from_v(x_t, v, abars), noise, rtol=0, atol=1e-12)
+    a = abars.view(-1, 1, 1, 1)
+    torch.testing.assert_close(samplers_ddpm.predict_x0(x_t, dm.eps_from_v(x_t, v, abars), abars.view(-1, 1, 1, 1)),
+                               a.sqrt() * x_t - (1 - a).sqrt() * v, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("prediction", ["eps", "v"])
+def test_ddpm_loss_regresses_the_predicted_quantity(prediction):
+    """DDPM.loss is the MSE between the network's output and eps, or v with prediction="v", at the
+    timesteps and noise it draws (replayed here from the same seed)."""
+    from gmbench.models.diffusion import DDPM
+    torch.set_default_dtype(torch.float32)  # the U-Net's time embedding is float32 (the fixture restores the default)
+    model = DDPM(dataclasses.replace(DDPM.tiny_config(), prediction=prediction, noise_sampling="uniform"))
+    with torch.no_grad():
+        model.net.out.weight.normal_(0, 0.3)  # a non-zero output, so eps and v targets give different losses
+    x = torch.rand(6, 1, 28, 28, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    torch.manual_seed(5)
+    loss = model.loss(x)
+    torch.manual_seed(5)
+    t = torch.randint(0, model.config.num_timesteps, (6,))
+    noise = torch.randn_like(x)
+    x_t = dm.q_sample(x, model.alpha_bars[t], noise)
+    target = dm.v_target(x, model.alpha_bars[t], noise) if prediction == "v" else noise
+    with torch.no_grad():
+        expected = (model.net(x_t, t.float()) - target).pow(2).mean()
+    torch.testing.assert_close(loss.detach(), expected, rtol=1e-6, atol=0)
 
 
 def test_posterior_mean_variance_matches_ho_et_al():

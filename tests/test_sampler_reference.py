@@ -11,6 +11,8 @@ in the model-API tests, with T = 20.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -64,12 +66,13 @@ def diffusers_timesteps(T: int, steps: int) -> torch.Tensor:
     return sched.timesteps
 
 
-def diffusers_ddim(net, x, abar, timesteps, clip_sample, use_clipped_model_output=False):
+def diffusers_ddim(net, x, abar, timesteps, clip_sample, use_clipped_model_output=False, prediction_type="epsilon"):
     """diffusers' DDIMScheduler (eta 0, set_alpha_to_one) over ``timesteps`` of the chain with alpha_bars
     ``abar`` [T]. Its step goes to t - T // steps, not to the next of these timesteps, so the scheduler
     runs their sub-chain: T' = steps, index k for the k-th smallest timestep, alphas_cumprod taken there."""
     steps = len(timesteps)
-    sched = diffusers.DDIMScheduler(num_train_timesteps=steps, clip_sample=clip_sample, set_alpha_to_one=True)
+    sched = diffusers.DDIMScheduler(num_train_timesteps=steps, clip_sample=clip_sample, set_alpha_to_one=True,
+                                    prediction_type=prediction_type)
     sched.alphas_cumprod = abar[timesteps.flip(0)]  # [steps], increasing timestep
     sched.set_timesteps(steps)  # steps-1, ..., 0: each step to k-1, the last to final_alpha_cumprod = 1
     for k, t in zip(sched.timesteps, timesteps):
@@ -78,10 +81,11 @@ def diffusers_ddim(net, x, abar, timesteps, clip_sample, use_clipped_model_outpu
     return x
 
 
-def diffusers_ddpm(net, x, abar, timesteps, clip_sample, generator):
+def diffusers_ddpm(net, x, abar, timesteps, clip_sample, generator, prediction_type="epsilon"):
     """diffusers' DDPMScheduler ("fixed_small" variance) over custom ``timesteps`` (it steps to the next
     one, the last to alpha_bar 1), drawing its noise from ``generator``."""
-    sched = diffusers.DDPMScheduler(num_train_timesteps=len(abar), variance_type="fixed_small", clip_sample=clip_sample)
+    sched = diffusers.DDPMScheduler(num_train_timesteps=len(abar), variance_type="fixed_small", clip_sample=clip_sample,
+                                    prediction_type=prediction_type)
     sched.alphas_cumprod = abar
     sched.set_timesteps(timesteps=timesteps.tolist())
     for t in sched.timesteps:
@@ -148,13 +152,13 @@ def test_flow_sampler_matches_torchdiffeq(denoiser, x_start, sampler, method, st
     torch.testing.assert_close(out, ref, rtol=0, atol=ATOL)
 
 
-@pytest.fixture(scope="module")
-def tiny_ddpm():
-    """A tiny float32 DDPM (T = 20) whose EMA network's zero-initialised output layer is replaced by
-    seeded weights, so the network's eps is of order 1 rather than 0."""
+@pytest.fixture(scope="module", params=["eps", "v"])
+def tiny_ddpm(request):
+    """A tiny float32 DDPM (T = 20), predicting eps or v, whose EMA network's zero-initialised output layer
+    is replaced by seeded weights, so the network's output is of order 1 rather than 0."""
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        model = DDPM(DDPM.tiny_config())
+        model = DDPM(dataclasses.replace(DDPM.tiny_config(), prediction=request.param))
     out = model.ema.out.weight
     with torch.no_grad():
         out.copy_(0.2 * torch.randn(out.shape, generator=torch.Generator().manual_seed(3)))
@@ -164,10 +168,12 @@ def tiny_ddpm():
 @pytest.mark.parametrize("sampler,steps,clip_sample",
                          [("ddim", 5, True), ("ddim", 20, False), ("ddpm", 5, True), ("ddpm", 20, False)])
 def test_model_samples_match_diffusers(tiny_ddpm, sampler, steps, clip_sample):
-    """DDPM.sample against the diffusers loop on ``model.ema_model``, end to end in float32 with
-    diffusers' own float32 schedule, from the same generator for x_T and then for the per-step noise.
-    T = 20 keeps 1/sqrt(abar) <= 1.11, so float32 rounding stays small (measured <= 3e-6)."""
+    """DDPM.sample against the diffusers loop on ``model.ema_model`` (the raw network output, which diffusers
+    reads as eps, or as v with prediction_type="v_prediction"), end to end in float32 with diffusers' own
+    float32 schedule, from the same generator for x_T and then for the per-step noise. T = 20 keeps
+    1/sqrt(abar) <= 1.11, so float32 rounding stays small (measured <= 3e-6)."""
     model, c = tiny_ddpm, tiny_ddpm.config
+    prediction_type = {"eps": "epsilon", "v": "v_prediction"}[c.prediction]
     model.set_sampling(sampler=sampler, sample_steps=steps, clip_sample=clip_sample)
     out = model.sample(2, generator=torch.Generator().manual_seed(4))
     g = torch.Generator().manual_seed(4)
@@ -176,7 +182,7 @@ def test_model_samples_match_diffusers(tiny_ddpm, sampler, steps, clip_sample):
                                    beta_end=c.beta_end).alphas_cumprod  # [T] float32
     ts = diffusers_timesteps(c.num_timesteps, steps)
     if sampler == "ddim":
-        ref = diffusers_ddim(model.ema_model, x, abar, ts, clip_sample)
+        ref = diffusers_ddim(model.ema_model, x, abar, ts, clip_sample, prediction_type=prediction_type)
     else:
-        ref = diffusers_ddpm(model.ema_model, x, abar, ts, clip_sample, g)
+        ref = diffusers_ddpm(model.ema_model, x, abar, ts, clip_sample, g, prediction_type=prediction_type)
     torch.testing.assert_close(out, ref.clamp(-1, 1), rtol=0, atol=ATOL)
