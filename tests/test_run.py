@@ -64,6 +64,15 @@ def test_second_run_refuses_and_resume_reruns_nothing(smoke_run, capsys):
     assert (smoke_run / "jobs" / "dcgan-mnist-s0.json").read_text() == before
 
 
+def test_a_seconds_budget_that_ends_training_before_its_steps_says_so(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", "smoke", "--out", str(out), "--set", "budget.seconds=1e-9"]) == 0
+    steps = load_records(out).query("metric == 'train_steps'")["value"].item()
+    assert 0 < steps < 12  # the first block runs, then the clock stops it
+    assert (f"dcgan-mnist-s0: its 1e-09 s budget ended training at step {steps:.0f} of 12, so its quality is not "
+            "comparable") in capsys.readouterr().out
+
+
 def test_failed_job_is_recorded_and_suite_goes_on(tmp_path, monkeypatch):
     from gmbench.models.gan import DCGAN
 

@@ -26,6 +26,16 @@ def test_builtin_suites_load_and_expand_to_jobs():
     assert len(load_suite("standard").seeds) == 3
 
 
+def test_quick_suite_caps_its_training_inside_the_15_minute_bound():
+    """Every trained job of `make run` has a step budget and a seconds cap, and the caps leave 3 of the 15
+    minutes to sampling and scoring on a machine slower than the one the steps were sized on."""
+    from gmbench.registry import MODELS
+
+    trained = [m for m in load_suite("quick").models if MODELS.get(m.name).trainable]
+    assert trained and all(m.budget.steps and m.budget.seconds for m in trained)
+    assert sum(m.budget.seconds for m in trained) <= 12 * 60
+
+
 def test_model_budget_inherits_and_overrides_defaults():
     suite = parse()
     ddpm, dcgan = suite.models

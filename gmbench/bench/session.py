@@ -344,6 +344,8 @@ def _run_jobs(suite: Suite, run_dir: Path, run_id: str, dev: torch.device, done:
             _abandon_if_shared(job_team, log, step)
         else:
             log(f"{step}: {record['status']}" + _headline(record["rows"]))
+            if record["status"] == "done" and (short := _stopped_on_time(job, record["rows"])):
+                log(f"{step}: {short}")
 
 
 def _save_record(run_dir: Path, record: dict) -> None:
@@ -371,6 +373,18 @@ def _abandon_if_shared(team: Alone, log, step: str) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(1)
+
+
+def _stopped_on_time(job, rows: list[dict]) -> str | None:
+    """Says so when a job's seconds budget ended its training before its step budget (a slower or busier
+    machine than the suite was sized on), or None."""
+    budget = job.model.budget
+    steps = next((r["value"] for r in rows if r["metric"] == "train_steps"), None)
+    if budget.steps is None or budget.seconds is None or steps is None or steps >= budget.steps:
+        return None
+    return (f"its {budget.seconds:g} s budget ended training at step {steps:.0f} of {budget.steps}, so its quality "
+            f"is not comparable with a run that trained all of them (gmbench compare says so); to train them all, "
+            f"raise it (--set budget.seconds=S)")
 
 
 def _headline(rows: list[dict]) -> str:
