@@ -179,7 +179,8 @@ class TwoStageVAE(VAE):
 
     Budget split: the first ``stage1_steps`` calls of ``train_step`` train stage 1 and every later
     call trains stage 2: one encoder pass over the batch, then ``stage2_updates`` Adam updates, each
-    on fresh codes z ~ q(z|x) of that batch (a call then costs about 1.5 stage-1 steps at 8 updates).
+    on fresh codes z ~ q(z|x) of that batch (a call then costs 1.5 to 3.5 stage-1 steps at 8 updates,
+    by machine).
 
     Why the second stage used to make samples worse (fid 375, recall 0.14 against vae's 311 and 0.38
     in the quick suite): it had 500 updates, and gamma, learned from 1, was still 0.70 after them (KL
