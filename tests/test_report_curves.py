@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tests.report_runs import LENET, make_run
+from tests.report_runs import LENET, make_run, scale_metric
 from tests.test_report_render import _md_table
 
 from gmbench.cli import main
@@ -113,3 +113,32 @@ def test_time_to_fid_on_other_hardware_is_not_comparable(tmp_path, capsys):
     _, rows = _compare(capsys, base, cur)
     row = rows[("dcgan", "mnist", "time_to_fid@100")]
     assert row["verdict"] == "not comparable" and "hardware" in row["note"]
+
+
+def test_scatter_labels_sit_by_their_points_and_a_model_keeps_its_colour_in_every_figure(run, tmp_path, monkeypatch):
+    """The synthetic ddpm has three variants on one training time; with ddim-10's fid scaled to the lowest
+    (1.4, against 2.0 and 2.8), neither name order nor record order is score order. The label stepped down
+    furthest belongs to the lowest point, and ddpm's colour in the scatter is its curve's colour."""
+    from gmbench.report import figures
+
+    shutil.copytree(run, tmp_path / "run")
+    scale_metric(tmp_path / "run", 0.3, "ddpm", "fid", variant="ddim-10", extractor=LENET)
+    drawn = {}
+    monkeypatch.setattr(figures, "_save", lambda fig, out_dir, stem: drawn.setdefault(stem, fig) and out_dir / stem)
+    records = load_run(tmp_path / "run").records
+    figures.quality_curves(records, tmp_path)
+    figures.quality_vs_train_time(summarise(records), tmp_path)
+    scatter = next(ax for ax in drawn["quality_vs_train_time"].axes if ax.get_title() == "mnist")
+    ddpm = sorted((a for a in scatter.texts if a.get_text().startswith("ddpm")), key=lambda a: a.xy[1])
+    assert [a.get_text() for a in ddpm] == ["ddpm (ddim-10)", "ddpm (ddpm-1000)", "ddpm (ddim-50)"]
+    assert [a.xyann[1] for a in ddpm] == sorted(a.xyann[1] for a in ddpm)  # each label keeps its point's rank
+
+    label_at = {tuple(a.xy): a.get_text().split(" (")[0] for a in scatter.texts}
+    scatter_colour = {label_at[(c.lines[0].get_xdata()[0], c.lines[0].get_ydata()[0])]: c.lines[0].get_color()
+                      for c in scatter.containers}
+    curve_colour = {line.get_label(): line.get_color() for line in
+                    next(ax for ax in drawn["quality_curves"].axes if ax.get_title() == "mnist").get_lines()
+                    if not line.get_label().startswith("_")}
+    assert set(curve_colour) == {"dcgan", "wgan-gp", "vae", "ddpm"}
+    assert all(scatter_colour[m] == c for m, c in curve_colour.items())
+    assert len(set(curve_colour.values())) == len(curve_colour)

@@ -36,6 +36,15 @@ def headline_quality(summary: pd.DataFrame) -> tuple[str, str] | None:
     return next((p for p in sorted(present) if p[0] == "fid"), None)
 
 
+def model_colours(models: pd.Series) -> dict[str, str]:
+    """One matplotlib cycle colour per model name, in sorted order, so that every figure drawn from the same
+    records gives a model the same colour (its variants share it)."""
+    return {m: f"C{i % 10}" for i, m in enumerate(sorted(models.dropna().unique()))}
+
+
+VARIANT_MARKERS = "sD^v<>"  # a model's main row is "o"; its variants take these in sorted order
+
+
 def _metric(summary: pd.DataFrame, metric: str, extractor: str = "") -> pd.DataFrame:
     return summary[(summary["metric"] == metric) & (summary["extractor"] == extractor)]
 
@@ -50,16 +59,21 @@ def quality_vs_train_time(summary: pd.DataFrame, out_dir: Path) -> Path | None:
     joined = q.join(t.add_suffix("_time"), on=["dataset", "model"]).dropna(subset=["mean_time"])
     if joined.empty:
         return None
+    colours = model_colours(summary["model"])
     datasets = sorted(joined["dataset"].unique())
     fig = Figure(layout="constrained", figsize=(5.5 * len(datasets), 4.2))
     for i, dataset in enumerate(datasets):
         ax = fig.add_subplot(1, len(datasets), i + 1)
-        rows = joined[joined["dataset"] == dataset]
-        for nth, (_, r) in zip(rows.groupby("model").cumcount(), rows.iterrows()):
-            ax.errorbar(r["mean_time"], r["mean"], xerr=_err(r["std_time"]), yerr=_err(r["std"]), fmt="o", capsize=3)
-            # a model's variants share its training time: their labels step down so that close scores stay legible
-            ax.annotate(row_label(r["model"], r["variant"]), (r["mean_time"], r["mean"]), fontsize=7,
-                        xytext=(4, 3 - 9 * nth), textcoords="offset points")
+        for model, rows in joined[joined["dataset"] == dataset].groupby("model"):
+            variants = sorted(v for v in rows["variant"] if v)
+            # a model's variants share its training time: labels step down from the worst score to the best, so
+            # that each sits by its own point and close scores stay legible
+            for nth, (_, r) in enumerate(rows.sort_values("mean", ascending=False).iterrows()):
+                marker = VARIANT_MARKERS[variants.index(r["variant"]) % len(VARIANT_MARKERS)] if r["variant"] else "o"
+                ax.errorbar(r["mean_time"], r["mean"], xerr=_err(r["std_time"]), yerr=_err(r["std"]), fmt=marker,
+                            color=colours[model], capsize=3)
+                ax.annotate(row_label(model, r["variant"]), (r["mean_time"], r["mean"]), fontsize=7,
+                            xytext=(4, 3 - 9 * nth), textcoords="offset points")
         ax.set(xlabel="training time (s)", ylabel=f"{quality[0]} [{quality[1]}]", title=dataset)
         ax.grid(alpha=0.3)
     fig.suptitle("Quality against training time (lower FID is better)")
@@ -90,15 +104,16 @@ def quality_curves(records: pd.DataFrame, out_dir: Path) -> Path | None:
     done = records[records["status"] == "done"]
     points = done[(done["metric"] == metric) & (done["extractor"] == extractor) & done["train_time"].notna()]
     base = metric.removeprefix(metrics_info.CURVE_PREFIX)
+    colours = model_colours(records["model"])
     datasets = sorted(points["dataset"].unique())
     fig = Figure(layout="constrained", figsize=(6.5 * len(datasets), 4.5))
     for i, dataset in enumerate(datasets):
         ax = fig.add_subplot(1, len(datasets), i + 1)
         part = points[points["dataset"] == dataset]
-        for c, (model, model_points) in enumerate(part.groupby("model", sort=True)):
+        for model, model_points in part.groupby("model", sort=True):
             for j, (_, line) in enumerate(model_points.groupby(["run_id", "seed"], sort=True)):
                 line = line.sort_values("train_steps")
-                ax.plot(line["train_time"], line["value"], marker="o", markersize=3, color=f"C{c % 10}",
+                ax.plot(line["train_time"], line["value"], marker="o", markersize=3, color=colours[model],
                         label=model if j == 0 else None)
         targets = done[(done["dataset"] == dataset) & done["metric"].str.startswith(f"{metrics_info.TIME_TO_PREFIX}{base}@")
                        & (done["extractor"] == extractor)]
@@ -133,13 +148,15 @@ def quality_vs_sampling_cost(summary: pd.DataFrame, out_dir: Path) -> Path | Non
     frame = q[["mean", "std"]].assign(**costs).dropna(subset=["nfe", "sample_throughput"], how="all").reset_index()
     if frame.empty:
         return None
+    colours = model_colours(summary["model"])
     fig = Figure(layout="constrained", figsize=(11, 4.2))
     for i, (cost, label) in enumerate((("nfe", "network evaluations per sample (NFE)"),
                                         ("sample_throughput", "sampling throughput (images/s)"))):
         ax = fig.add_subplot(1, 2, i + 1)
         for (dataset, model), line in frame.dropna(subset=[cost]).groupby(["dataset", "model"]):
             line = line.sort_values(cost)
-            ax.errorbar(line[cost], line["mean"], yerr=line["std"].fillna(0), marker="o", capsize=3, label=f"{model} / {dataset}")
+            ax.errorbar(line[cost], line["mean"], yerr=line["std"].fillna(0), marker="o", capsize=3,
+                        color=colours[model], label=f"{model} / {dataset}")
             for _, r in line.iterrows():
                 ax.annotate(r["variant"], (r[cost], r["mean"]), fontsize=7, xytext=(4, 3), textcoords="offset points")
         ax.set_xscale("log")
