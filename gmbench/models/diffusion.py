@@ -300,6 +300,9 @@ class DDPM(UNetDiffusion):
     Its x0 estimate, sqrt(abar) x_t - sqrt(1 - abar) v, does not divide by sqrt(abar), so an error at
     high noise stays an error of its own size. After 2,100 steps (mixed, same seed): ancestral-50 /
     DDIM-50 fid 141 / 162 against eps's 152 / 229; after 4,200, 84 / 104. The quick suite uses it.
+    The DDIM gap that is left lies in the low-noise steps: on the quick reference's weights, DDIM down
+    to t = 489 then ancestral steps scores 67.5 against ancestral-50's 82.4 and DDIM-50's 103.6
+    (``benchmarks/sampler_handover.py``; README, "Few-step samplers").
     """
 
     Config = DDPMConfig
