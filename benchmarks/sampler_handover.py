@@ -55,17 +55,22 @@ def main() -> None:
     p.add_argument("--n", type=int, default=1000)
     args = p.parse_args()
 
+    at = [int(v) for v in args.at.split(",") if v.strip().lstrip("-").isdigit()]
+    if len(at) != len(args.at.split(",")) or not all(0 <= k <= args.steps for k in at):
+        p.error(f"--at takes comma-separated integers from 0 to --steps ({args.steps}), got {args.at!r}")
     ensure_loaded()
     stem = args.run_dir / "checkpoints" / args.job
     if not stem.with_suffix(".pt").is_file():
         p.error(f"no weights at {stem}.pt: give the folder of a gmbench run whose job {args.job!r} finished")
     meta = json.loads(stem.with_suffix(".json").read_text())
+    if meta.get("model") != "ddpm":
+        p.error(f"job {args.job!r} is a {meta.get('model')!r} model; the handover needs a ddpm one")
     cls = MODELS.get("ddpm")
     model = cls(apply_overrides(cls.default_config(), meta["config"]))
     model.load_state_dict(torch.load(stem.with_suffix(".pt"), map_location="cpu", weights_only=True))
     model.eval()
     ts = sampling_timesteps(model.config.num_timesteps, args.steps).tolist()
-    for k in (int(v) for v in args.at.split(",")):
+    for k in at:
         samples = to_uint8(handover_samples(model, args.n, args.steps, k))  # [n,C,H,W] uint8
         fid = next(s.value for s in evaluate(samples, reference="mnist:test", extractor="mnist-lenet", metrics=["fid"]))
         print(json.dumps({"job": args.job, "steps": args.steps, "ddim_steps": k,

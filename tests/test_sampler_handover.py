@@ -14,7 +14,7 @@ def _model(**sampling):
     cls = MODELS.get("ddpm")
     torch.manual_seed(0)
     model = cls(dataclasses.replace(cls.tiny_config(), sample_steps=5, **sampling)).eval()
-    with torch.no_grad():  # random output layer: a denoiser whose steps differ from one sampler to the other
+    with torch.no_grad():  # random EMA weights: a denoiser whose steps differ from one sampler to the other
         for p in model.ema.parameters():
             p.normal_(0, 0.2)
     return model
