@@ -61,11 +61,15 @@ def _shows(text: str, value: float) -> bool:
 
 
 def _md_table(text: str, dataset: str) -> dict[str, dict[str, str]]:
-    """The Markdown table under '## dataset' as {row label: {column: cell}}."""
-    lines = text.split(f"## {dataset}\n", 1)[1].strip().splitlines()
-    rows = [[c.strip() for c in line.strip("|").split(" | ")] for line in lines if line.startswith("|")]
-    header, body = rows[0], rows[2:]
-    return {r[0]: dict(zip(header, r)) for r in body}
+    """The Markdown tables under '## dataset' (one per '### part') as {row label: {column: cell}}, parts merged."""
+    section = text.split(f"## {dataset}\n", 1)[1].split("\n## ", 1)[0]
+    merged: dict[str, dict[str, str]] = {}
+    for block in section.split("\n### ")[1:]:
+        rows = [[c.strip() for c in line.strip("|").split(" | ")] for line in block.splitlines() if line.startswith("|")]
+        header, body = rows[0], rows[2:]
+        for r in body:
+            merged.setdefault(r[0], {}).update(zip(header, r))
+    return merged
 
 
 def test_markdown_cells_are_mean_std_n_and_best_excludes_reference_rows(run3, reports):
@@ -100,6 +104,33 @@ def test_published_numbers_sit_in_their_own_column_beside_inception_fid(reports)
     assert published not in fashion["dcgan"]
 
 
+def test_each_dataset_table_is_shown_as_a_quality_part_and_a_speed_and_cost_part(run3, reports):
+    """The wide table (30-odd columns) ran off the page: each format shows it as two tables, every column in
+    exactly one of them (the seeds column in both, family in the first), quality scores apart from what they cost."""
+    from gmbench.report import metrics_info
+
+    table = dataset_table(summarise(load_run(run3).records), "mnist")
+    parts = table.split()
+    assert list(parts) == ["quality", "speed and cost"]
+    quality, cost = (set(p.text.columns) - {"family", "seeds"} for p in parts.values())
+    assert not quality & cost and quality | cost == set(table.text.columns) - {"family", "seeds"}
+    assert {f"fid [{LENET}]", f"fid [{INCEPTION}]", table.published_column} <= quality
+    assert {"train_throughput (images/s)", "sample_throughput (images/s)", "params", "nfe"} <= cost
+    kind = {c: metrics_info.kind(c.split(" ")[0]) for c in quality | cost}  # "fid [mnist-lenet]" -> "fid"
+    assert {kind[c] for c in quality} <= {"quality", "time_to_quality"} and {kind[c] for c in cost} == {"performance", "setting"}
+    assert list(parts["quality"].text.columns[:2]) == ["family", "seeds"]
+    assert parts["speed and cost"].text.columns[0] == "seeds"
+    for part in parts.values():
+        assert part.best.shape == part.text.shape and part.text.index.equals(table.text.index)
+        assert (part.best == table.best[part.text.columns]).all().all()
+    md = reports["md"].read_text()
+    section = md.split("## mnist\n", 1)[1].split("\n## ", 1)[0]
+    assert section.count("### Quality\n") == 1 and section.count("### Speed and cost\n") == 1
+    page = reports["html"].read_text()
+    assert page.count("<h3>Quality</h3>") == page.count("<h3>Speed and cost</h3>") == 2  # mnist, fashion-mnist
+    assert "<th>train_<wbr>throughput (images/<wbr>s)</th>" in page  # long headers may wrap inside their words
+
+
 def test_rows_whose_cells_have_different_seed_counts_say_n_per_cell(tmp_path):
     run = load_run(make_run(tmp_path, seeds=3))
     records = run.records[~((run.records["model"] == "vae") & (run.records["metric"] == "fid")
@@ -125,7 +156,7 @@ def test_markdown_lists_failed_jobs_provenance_and_figures(reports):
 def test_latex_is_a_document_with_escaped_tables(reports):
     tex = reports["latex"].read_text()
     assert tex.startswith(r"\documentclass") and tex.rstrip().endswith(r"\end{document}")
-    assert tex.count(r"\begin{tabular}") == 2 and r"\toprule" in tex
+    assert tex.count(r"\begin{tabular}") == 4 and r"\toprule" in tex  # 2 datasets x (quality, speed and cost)
     assert r"train\_throughput (images/s)" in tex and r"$\pm$" in tex and r"\textbf{" in tex
     assert r"Dai \& Wipf 2019" in tex
 

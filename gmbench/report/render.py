@@ -123,9 +123,11 @@ def render_markdown(inputs: ReportInputs) -> str:
                                                         inputs.figures, inputs.out_dir)
     lines = ["# gmbench report", "", "Runs: " + "; ".join(_run_lines(runs, lambda p: f"`{p}`")), "", legend(summary), ""]
     for dataset in summary["dataset"].unique():
-        table = tables.dataset_table(summary, dataset)
-        shown = _marked(table, lambda s: s, lambda s: f"**{s}**" if s else s).reset_index()
-        lines += [f"## {dataset}", "", markdown_table(shown), "", "Provenance:", ""]
+        lines += [f"## {dataset}", ""]
+        for name, table in tables.dataset_table(summary, dataset).split().items():
+            shown = _marked(table, lambda s: s, lambda s: f"**{s}**" if s else s).reset_index()
+            lines += [f"### {name.capitalize()}", "", markdown_table(shown), ""]
+        lines += ["Provenance:", ""]
         lines += [f"- {line}" for line in tables.provenance(records, manifests, dataset)] + [""]
     failed = tables.failed_jobs(records)
     if len(failed):
@@ -148,21 +150,32 @@ def published_table() -> pd.DataFrame:
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 24px; color: #222; }
-table { border-collapse: collapse; font-size: 12px; margin: 8px 0; }
-th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: right; white-space: nowrap; }
+table { border-collapse: collapse; font-size: 11px; margin: 8px 0; }
+th, td { border: 1px solid #ccc; padding: 3px 4px; text-align: right; }
+td { white-space: nowrap; }
 th:first-child, td:first-child { text-align: left; }
-thead th { background: #f0f0f0; }
+thead th { background: #f0f0f0; vertical-align: bottom; }  /* headers wrap ("fid" over "[mnist-lenet]"): wide tables fit the page */
 .published { color: #666; font-style: italic; }
+td:has(> .published) { white-space: normal; min-width: 14em; }  /* a published cell names its source: let it wrap */
 .scroll { overflow-x: auto; }
 .provenance { font-size: 12px; color: #444; }
 img { max-width: 100%; border: 1px solid #ddd; margin: 6px 0; }
 """
 
 
+def _breakable(header: str) -> str:
+    """An (escaped) header with line-break opportunities after each underscore and slash."""
+    return header.replace("_", "_<wbr>").replace("/", "/<wbr>")
+
+
 def _html_table(frame: pd.DataFrame, published_column: str | None = None) -> str:
+    """The frame (cells escaped already) as an HTML table; headers may break after an underscore
+    ("sample_peak_memory") or a slash ("FLOP/image"), so a table of many cost columns still fits the page."""
+    frame = frame.rename(columns=_breakable)
     out = frame.to_html(escape=False, border=0, index=False)
     if published_column:
-        out = out.replace(f"<th>{html.escape(published_column)}</th>", f'<th class="published">{html.escape(published_column)}</th>')
+        header = _breakable(html.escape(published_column))
+        out = out.replace(f"<th>{header}</th>", f'<th class="published">{header}</th>')
     return f'<div class="scroll">{out}</div>'
 
 
@@ -173,14 +186,15 @@ def render_html(inputs: ReportInputs) -> str:
              "<p>Runs: " + "; ".join(_run_lines(runs, lambda p: f"<code>{html.escape(p)}</code>")) + "</p>",
              f"<p>{html.escape(legend(summary))}</p>"]
     for dataset in summary["dataset"].unique():
-        table = tables.dataset_table(summary, dataset)
-        shown = _marked(table, html.escape, lambda s: f"<strong>{s}</strong>" if s else s)
-        if table.published_column:
-            column = html.escape(table.published_column)
-            shown[column] = shown[column].map(lambda c: f'<span class="published">{c}</span>' if c else c)
+        parts.append(f"<h2>{html.escape(dataset)}</h2>")
+        for name, table in tables.dataset_table(summary, dataset).split().items():
+            shown = _marked(table, html.escape, lambda s: f"<strong>{s}</strong>" if s else s)
+            if table.published_column:
+                column = html.escape(table.published_column)
+                shown[column] = shown[column].map(lambda c: f'<span class="published">{c}</span>' if c else c)
+            parts += [f"<h3>{html.escape(name.capitalize())}</h3>", _html_table(shown.reset_index(), table.published_column)]
         provenance = "".join(f"<li>{html.escape(line)}</li>" for line in tables.provenance(records, manifests, dataset))
-        parts += [f"<h2>{html.escape(dataset)}</h2>", _html_table(shown.reset_index(), table.published_column),
-                  f'<p class="provenance">Provenance:</p><ul class="provenance">{provenance}</ul>']
+        parts.append(f'<p class="provenance">Provenance:</p><ul class="provenance">{provenance}</ul>')
     failed = tables.failed_jobs(records)
     if len(failed):
         parts += ["<h2>Failed or diverged jobs</h2>", _html_table(failed.astype("string").fillna("").map(html.escape))]
@@ -211,12 +225,13 @@ def render_latex(inputs: ReportInputs) -> str:
              r"\usepackage{booktabs}", r"\usepackage{graphicx}", r"\begin{document}", r"\section*{gmbench report}",
              latex_escape(legend(summary)), ""]
     for dataset in summary["dataset"].unique():
-        table = tables.dataset_table(summary, dataset)
-        shown = _marked(table, latex_escape, lambda s: rf"\textbf{{{s}}}" if s else s)
-        body = shown.style.to_latex(hrules=True, column_format="l" + "r" * len(shown.columns))
         provenance = "; ".join(latex_escape(line) for line in tables.provenance(records, manifests, dataset))
-        parts += [r"\begin{table}[ht]", r"\centering", rf"\caption{{{latex_escape(dataset)}. Provenance: {provenance}}}",
-                  r"\resizebox{\textwidth}{!}{%", body.strip(), "}", r"\end{table}", ""]
+        for name, table in tables.dataset_table(summary, dataset).split().items():
+            shown = _marked(table, latex_escape, lambda s: rf"\textbf{{{s}}}" if s else s)
+            body = shown.style.to_latex(hrules=True, column_format="l" + "r" * len(shown.columns))
+            caption = f"{latex_escape(dataset)}, {latex_escape(name)}. Provenance: {provenance}"
+            parts += [r"\begin{table}[ht]", r"\centering", rf"\caption{{{caption}}}",
+                      r"\resizebox{\textwidth}{!}{%", body.strip(), "}", r"\end{table}", ""]
     for png in pngs:
         parts += [r"\begin{figure}[ht]", r"\centering",
                   rf"\includegraphics[width=0.9\textwidth]{{{png.relative_to(out_dir).as_posix()}}}",

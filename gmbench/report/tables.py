@@ -85,6 +85,13 @@ def _cell(metric: str, mean: float, std: float, n: int, n_finite: int, shown_n: 
     return mean_std(mean, std, shown_n)
 
 
+# A dataset's table is shown in two parts, so that neither runs off a page: what the samples score, and
+# what producing them cost (metric kinds in each). The "seeds" column is in both, "family" in the first.
+PARTS = {"quality": ("quality", "time_to_quality"), "speed and cost": ("performance", "setting")}
+PART_OF_KIND = {kind: part for part, kinds in PARTS.items() for kind in kinds}
+PART_LABELS = {"quality": ("family", "seeds"), "speed and cost": ("seeds",)}
+
+
 @dataclass(frozen=True)
 class DatasetTable:
     """One dataset's table as cell strings, with the best cells marked and the published column apart."""
@@ -93,6 +100,18 @@ class DatasetTable:
     text: pd.DataFrame  # index: row labels; columns: "family", "seeds", metric columns, maybe PUBLISHED_COLUMN
     best: pd.DataFrame  # same shape, bool
     published_column: str | None
+    parts: dict[str, str]  # metric column -> its part (a key of PARTS); the published column is "quality"
+
+    def part(self, name: str) -> DatasetTable:
+        """The label columns (PART_LABELS) and the metric columns of one part (a key of PARTS), in table order."""
+        columns = [c for c in self.text.columns if c in PART_LABELS[name] or self.parts.get(c) == name]
+        published_column = self.published_column if self.published_column in columns else None
+        return DatasetTable(self.dataset, self.text[columns], self.best[columns], published_column,
+                            {c: p for c, p in self.parts.items() if p == name})
+
+    def split(self) -> dict[str, DatasetTable]:
+        """The parts that have a metric column, by name, in PARTS order."""
+        return {name: self.part(name) for name in PARTS if name in self.parts.values()}
 
 
 def dataset_table(summary: pd.DataFrame, dataset: str) -> DatasetTable:
@@ -108,6 +127,7 @@ def dataset_table(summary: pd.DataFrame, dataset: str) -> DatasetTable:
     ordered = sorted(set(zip(part["metric"], part["extractor"], part["column"])),
                      key=lambda t: (metrics_info.order_key(t[0]), t[1]))
     columns = list(dict.fromkeys(column for _, _, column in ordered))
+    parts = {column: PART_OF_KIND[metrics_info.kind(metric)] for metric, _, column in ordered}
     text = part.pivot(index="row", columns="column", values="cell").reindex(index=rows, columns=columns).fillna("")
     best = part.pivot(index="row", columns="column", values="best").reindex(index=rows, columns=columns)
     best = best.astype("boolean").fillna(False).astype(bool)
@@ -117,9 +137,11 @@ def dataset_table(summary: pd.DataFrame, dataset: str) -> DatasetTable:
     best.insert(0, "family", False)
     best.insert(1, "seeds", False)
     published_column = _insert_published(text, best, part, dataset)
+    if published_column:
+        parts[published_column] = "quality"
     text.index.name = best.index.name = "model"
     text.columns.name = best.columns.name = None
-    return DatasetTable(dataset, text, best, published_column)
+    return DatasetTable(dataset, text, best, published_column, parts)
 
 
 def _insert_published(text: pd.DataFrame, best: pd.DataFrame, part: pd.DataFrame, dataset: str) -> str | None:
