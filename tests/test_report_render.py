@@ -159,6 +159,7 @@ def test_latex_is_a_document_with_escaped_tables(reports):
     assert tex.count(r"\begin{tabular}") == 4 and r"\toprule" in tex  # 2 datasets x (quality, speed and cost)
     assert r"train\_throughput (images/s)" in tex and r"$\pm$" in tex and r"\textbf{" in tex
     assert r"Dai \& Wipf 2019" in tex
+    assert tex.count("Provenance: ") == 2 and tex.count("Provenance as in the table before.") == 2  # once per dataset
 
 
 def test_html_is_self_contained(reports):

@@ -226,10 +226,11 @@ def render_latex(inputs: ReportInputs) -> str:
              latex_escape(legend(summary)), ""]
     for dataset in summary["dataset"].unique():
         provenance = "; ".join(latex_escape(line) for line in tables.provenance(records, manifests, dataset))
-        for name, table in tables.dataset_table(summary, dataset).split().items():
+        for i, (name, table) in enumerate(tables.dataset_table(summary, dataset).split().items()):
             shown = _marked(table, latex_escape, lambda s: rf"\textbf{{{s}}}" if s else s)
             body = shown.style.to_latex(hrules=True, column_format="l" + "r" * len(shown.columns))
-            caption = f"{latex_escape(dataset)}, {latex_escape(name)}. Provenance: {provenance}"
+            told = f"Provenance: {provenance}" if i == 0 else "Provenance as in the table before."
+            caption = f"{latex_escape(dataset)}, {latex_escape(name)}. {told}"
             parts += [r"\begin{table}[ht]", r"\centering", rf"\caption{{{caption}}}",
                       r"\resizebox{\textwidth}{!}{%", body.strip(), "}", r"\end{table}", ""]
     for png in pngs:
