@@ -12,7 +12,9 @@ on mnist-lenet against MNIST test (a collapsed model scores a low class entropy;
 too, ``--grid DIR`` saves an 8x8 grid per setting). Settings compare fairly only within one
 machine, one at a time: the budget is wall time, so a busy machine trains less. A ``--steps`` budget
 trains the same on any machine (the images/s it prints is then the machine's, busy or not), and
-``--eval-every K`` prints a line (the first setting's scores) every K steps as well: a curve from one run. A table-valued field takes dotted keys: ``sampler_options.clipped_eps=true``.
+``--eval-every K`` prints every setting's line every K steps as well: curves from one run (of two
+samplers on the same weights, say, and how their ratio moves with training). A table-valued field
+takes dotted keys: ``sampler_options.clipped_eps=true``.
 
 Example, the two DDPM samplers on the same weights after 150 s:
     python benchmarks/quality_at_fixed_time.py ddpm --seconds 150 --batch 32 \\
@@ -63,7 +65,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, help="a step budget instead of --seconds")
     p.add_argument("--lr-schedule", default="constant", choices=LR_SCHEDULES, help="needs --steps")
     p.add_argument("--lr-warmup", type=int, default=0, metavar="STEPS")
-    p.add_argument("--eval-every", type=int, default=0, metavar="K", help="also score every K steps (with --steps)")
+    p.add_argument("--eval-every", type=int, default=0, metavar="K", help="also score every setting every K steps (with --steps)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="model config override")
@@ -111,7 +113,7 @@ def main() -> None:
         if args.eval_every and steps % args.eval_every == 0 and steps != args.steps:
             sync(device)
             seconds += time.perf_counter() - started
-            report(args.sampling[:1] or [""])
+            report(args.sampling or [""])
             started = time.perf_counter()
     sync(device)
     seconds += time.perf_counter() - started
