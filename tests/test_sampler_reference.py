@@ -1,13 +1,13 @@
 """gmbench's samplers against reference implementations, on the same network and the same noise.
 
-DDIM (eta 0) and ancestral DDPM run against diffusers' DDIMScheduler and DDPMScheduler, the flow
-samplers against torchdiffeq's fixed-grid odeint. Each side drives one tiny seeded network from the
-same x_T (and, for DDPM, an identically seeded generator for the per-step noise, drawn in the same
-order). These comparisons run in float64 with the same float64 alpha_bars on both sides (measured
-differences: 0 to 2e-13 for DDIM/DDPM, 1e-8 for the flows, whose time grid is float32). diffusers'
-own schedule is float32: its rounding, amplified by 1/sqrt(abar_999) = 157, moved T = 1000 samples
-by 2e-6 to 1e-2 (measured), so it is compared on its own at float32 precision, and end to end only
-in the model-API tests, with T = 20.
+DDIM (eta 0 and its stochastic eta > 0) and ancestral DDPM run against diffusers' DDIMScheduler and
+DDPMScheduler, the flow samplers against torchdiffeq's fixed-grid odeint. Each side drives one tiny
+seeded network from the same x_T (and, for DDPM and DDIM with eta > 0, an identically seeded
+generator for the per-step noise, drawn in the same order). These comparisons run in float64 with
+the same float64 alpha_bars on both sides (measured differences: 0 to 2e-13 for DDIM/DDPM, 1e-8 for
+the flows, whose time grid is float32). diffusers' own schedule is float32: its rounding, amplified
+by 1/sqrt(abar_999) = 157, moved T = 1000 samples by 2e-6 to 1e-2 (measured), so it is compared on
+its own at float32 precision, and end to end only in the model-API tests, with T = 20.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from gmbench.errors import GmbenchError
 from gmbench.models import diffusion as dm
 from gmbench.models.diffusion import DDPM
 from gmbench.registry import SAMPLERS
@@ -66,18 +67,24 @@ def diffusers_timesteps(T: int, steps: int) -> torch.Tensor:
     return sched.timesteps
 
 
-def diffusers_ddim(net, x, abar, timesteps, clip_sample, use_clipped_model_output=False, prediction_type="epsilon"):
-    """diffusers' DDIMScheduler (eta 0, set_alpha_to_one) over ``timesteps`` of the chain with alpha_bars
-    ``abar`` [T]. Its step goes to t - T // steps, not to the next of these timesteps, so the scheduler
-    runs their sub-chain: T' = steps, index k for the k-th smallest timestep, alphas_cumprod taken there."""
+def diffusers_ddim(net, x, abar, timesteps, clip_sample, use_clipped_model_output=False, prediction_type="epsilon",
+                   eta=0.0, generator=None):
+    """diffusers' DDIMScheduler (set_alpha_to_one) over ``timesteps`` of the chain with alpha_bars ``abar`` [T].
+    Its step goes to t - T // steps, not to the next of these timesteps, so the scheduler runs their
+    sub-chain: T' = steps, index k for the k-th smallest timestep, alphas_cumprod taken there. With
+    eta > 0 each step but the last gets variance_noise drawn from ``generator`` (x's shape and dtype), the
+    last zeros (its variance is 0): gmbench's order of draws."""
     steps = len(timesteps)
     sched = diffusers.DDIMScheduler(num_train_timesteps=steps, clip_sample=clip_sample, set_alpha_to_one=True,
                                     prediction_type=prediction_type)
     sched.alphas_cumprod = abar[timesteps.flip(0)]  # [steps], increasing timestep
     sched.set_timesteps(steps)  # steps-1, ..., 0: each step to k-1, the last to final_alpha_cumprod = 1
-    for k, t in zip(sched.timesteps, timesteps):
+    for i, (k, t) in enumerate(zip(sched.timesteps, timesteps)):
         eps = net(x, t.float().expand(x.shape[0]))  # [B,C,H,W]
-        x = sched.step(eps, k, x, eta=0.0, use_clipped_model_output=use_clipped_model_output).prev_sample
+        noise = None if eta == 0 else (torch.zeros_like(x) if i + 1 == steps else
+                                       torch.randn(x.shape, generator=generator, dtype=x.dtype))  # [B,C,H,W]
+        x = sched.step(eps, k, x, eta=eta, use_clipped_model_output=use_clipped_model_output,
+                       variance_noise=noise).prev_sample
     return x
 
 
@@ -130,6 +137,39 @@ def test_ddim_with_clipped_eps_matches_diffusers_use_clipped_model_output(denois
     ref = diffusers_ddim(denoiser, x_start, abar, diffusers_timesteps(T, steps), True, use_clipped_model_output=True)
     torch.testing.assert_close(out, ref, rtol=0, atol=ATOL)
     assert not torch.allclose(out, SAMPLERS.get("ddim").sample(EpsDenoiser(denoiser, abar), x_start, steps), atol=1e-3)
+
+
+@pytest.mark.parametrize("eta", [0.3, 1.0])
+@pytest.mark.parametrize("clip_sample,clipped_eps", [(True, False), (True, True), (False, False)])
+@pytest.mark.parametrize("T,steps", [(1000, 10), (1000, 50), (20, 5)])
+def test_ddim_with_eta_matches_diffusers(denoiser, x_start, T, steps, clip_sample, clipped_eps, eta):
+    """DDIM's stochastic family (Song et al. 2021, sigma = eta * sqrt(beta_tilde)), same noise on both sides."""
+    abar = alpha_bars(T)
+    out = SAMPLERS.get("ddim").sample(EpsDenoiser(denoiser, abar), x_start, steps, torch.Generator().manual_seed(2),
+                                      clip_sample=clip_sample, clipped_eps=clipped_eps, eta=eta)
+    ref = diffusers_ddim(denoiser, x_start, abar, diffusers_timesteps(T, steps), clip_sample, clipped_eps,
+                         eta=eta, generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(out, ref, rtol=0, atol=ATOL)
+
+
+@pytest.mark.parametrize("clip_sample", [True, False])
+def test_ddim_with_eta_1_and_clipped_eps_is_the_ancestral_sampler(denoiser, x_start, clip_sample):
+    """eta = 1 gives DDIM's step the ancestral variance; with eps taken from the (clipped) x0 estimate its
+    mean is the posterior mean too, so from the same generator the two samplers give the same samples."""
+    den = EpsDenoiser(denoiser, alpha_bars(1000))
+    ddim = SAMPLERS.get("ddim").sample(den, x_start, 50, torch.Generator().manual_seed(3), clip_sample=clip_sample,
+                                       clipped_eps=True, eta=1.0)
+    ancestral = SAMPLERS.get("ddpm").sample(den, x_start, 50, torch.Generator().manual_seed(3), clip_sample=clip_sample)
+    torch.testing.assert_close(ddim, ancestral, rtol=0, atol=1e-10)
+
+
+def test_ddim_eta_is_checked_and_eta_0_draws_no_noise(denoiser, x_start):
+    ddim = SAMPLERS.get("ddim")
+    with pytest.raises(GmbenchError, match=r"eta=1\.5 must be in \[0, 1\]"):
+        ddim.options({"eta": 1.5})
+    g = torch.Generator().manual_seed(5)
+    ddim.sample(EpsDenoiser(denoiser, alpha_bars(20)), x_start, 5, g, eta=0.0)
+    assert torch.equal(g.get_state(), torch.Generator().manual_seed(5).get_state())
 
 
 @pytest.mark.parametrize("clip_sample", [True, False])

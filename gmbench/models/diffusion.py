@@ -269,8 +269,9 @@ class DDPMConfig(UNetTrainingConfig):
 class DDPM(UNetDiffusion):
     """DDPM (Ho et al. 2020): epsilon prediction with the simple loss ||eps - eps_theta(x_t, t)||^2,
     linear beta schedule 1e-4..0.02, T = 1000, EMA weights for sampling. Samplers on the same
-    weights: any registered eps sampler, built in ancestral "ddpm" and deterministic "ddim" (Song et
-    al. 2021, eta = 0), each with ``sample_steps`` evenly spaced timesteps; nfe = sample_steps.
+    weights: any registered eps sampler, built in ancestral "ddpm" and "ddim" (Song et al. 2021;
+    deterministic, eta = 0, unless ``sampler_options`` set its eta), each with ``sample_steps`` evenly
+    spaced timesteps; nfe = sample_steps.
 
     Defaults differ from the paper for short CPU runs: a 0.38 M-parameter U-Net (2x2 pixel-unshuffle
     stem, widths 32/64 at 14x14 and 7x7, no attention) instead of 35.7 M, lr 2e-3 instead of 2e-4,

@@ -1,4 +1,5 @@
-"""Samplers of eps denoisers: ancestral "ddpm" (Ho et al. 2020) and deterministic "ddim" (Song et al. 2021).
+"""Samplers of eps denoisers: ancestral "ddpm" (Ho et al. 2020) and "ddim" (Song et al. 2021), deterministic
+unless its ``eta`` asks for part of the ancestral sampler's noise.
 
 Both run ``steps`` timesteps of the alpha-bar schedule (``sampling_timesteps``), one denoiser evaluation
 per step, and clip each x0 estimate to [-1,1] unless ``clip_sample=False`` (diffusers' clip_sample).
@@ -9,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from gmbench.errors import GmbenchError
 from gmbench.registry import register_sampler
 from gmbench.samplers.base import EpsDenoiser, Sampler
 
@@ -44,18 +46,23 @@ def ddpm_step(x_t: Tensor, eps: Tensor, alpha_bar_t: Tensor, alpha_bar_prev: Ten
 
 
 def ddim_step(x_t: Tensor, eps: Tensor, alpha_bar_t: Tensor, alpha_bar_prev: Tensor, clip_sample: bool = True,
-              clipped_eps: bool = False) -> Tensor:
-    """Deterministic DDIM step (eta = 0, Song et al. 2021 eq. 12): sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev) eps,
-    with x0_hat clipped to [-1,1] by default (diffusers' DDIMScheduler default, clip_sample=True).
+              clipped_eps: bool = False, eta: float = 0.0, noise: Tensor | None = None) -> Tensor:
+    """DDIM step (Song et al. 2021 eq. 12): sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev - sigma^2) eps + sigma noise,
+    sigma^2 = eta^2 (1 - abar_prev) / (1 - abar_t) (1 - abar_t / abar_prev), with x0_hat clipped to [-1,1] by
+    default (diffusers' DDIMScheduler default, clip_sample=True). eta = 0, the default, is the deterministic
+    step (then ``noise`` is not used); eta = 1 gives sigma^2 the ancestral step's variance beta_tilde.
 
     ``clipped_eps``: eps re-derived from the clipped x0_hat, eps = (x_t - sqrt(abar_t) x0_hat) / sqrt(1 - abar_t),
     so that the step lands on the DDIM path through x_t and x0_hat (guided-diffusion's ddim_sample, which
     re-derives eps from the clipped x0; diffusers' use_clipped_model_output=True). Without it, the step mixes
-    the clipped x0_hat with the unclipped eps, off that path whenever clipping acts."""
+    the clipped x0_hat with the unclipped eps, off that path whenever clipping acts. With it and eta = 1 the
+    step is the ancestral one (``ddpm_step``), noise for noise."""
     x0 = _x0_hat(x_t, eps, alpha_bar_t, clip_sample)  # [B,C,H,W]
     if clipped_eps:
         eps = (x_t - alpha_bar_t.sqrt() * x0) / (1 - alpha_bar_t).sqrt()
-    return alpha_bar_prev.sqrt() * x0 + (1 - alpha_bar_prev).sqrt() * eps
+    var = eta ** 2 * (1 - alpha_bar_prev) / (1 - alpha_bar_t) * (1 - alpha_bar_t / alpha_bar_prev)  # [], 0 at eta 0
+    x_prev = alpha_bar_prev.sqrt() * x0 + (1 - alpha_bar_prev - var).clamp(min=0).sqrt() * eps
+    return x_prev if eta == 0 or noise is None else x_prev + var.sqrt() * noise
 
 
 def sampling_timesteps(num_timesteps: int, steps: int) -> Tensor:
@@ -107,13 +114,23 @@ class Ancestral(TimestepChain):
 
 
 class DDIM(TimestepChain):
-    """Deterministic DDIM sampling (Song et al. 2021, eta = 0); ``clipped_eps`` as in ``ddim_step`` (off by
-    default, as in diffusers)."""
+    """DDIM sampling (Song et al. 2021), deterministic by default (``eta`` 0); ``clipped_eps`` as in
+    ``ddim_step`` (off by default, as in diffusers). With ``eta`` in (0, 1] it draws noise of x's shape
+    and dtype from ``generator`` after every evaluation but the last, as ``Ancestral`` does, so eta = 1
+    with ``clipped_eps`` is that sampler, sample for sample (the DDIM paper's eta sweep, its Table 1)."""
 
-    defaults = {**TimestepChain.defaults, "clipped_eps": False}
+    defaults = {**TimestepChain.defaults, "clipped_eps": False, "eta": 0.0}
 
-    def step(self, x, eps, a_t, a_prev, last, generator, clip_sample, clipped_eps):
-        return ddim_step(x, eps, a_t, a_prev, clip_sample, clipped_eps)
+    def options(self, given, where="sampler_options"):
+        options = super().options(given, where)
+        if not 0 <= options["eta"] <= 1:
+            raise GmbenchError(f"{where}: eta={options['eta']!r} must be in [0, 1]: 0 is deterministic DDIM, 1 "
+                               f"the ancestral sampler's variance.")
+        return options
+
+    def step(self, x, eps, a_t, a_prev, last, generator, clip_sample, clipped_eps, eta):
+        noise = None if last or eta == 0 else torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        return ddim_step(x, eps, a_t, a_prev, clip_sample, clipped_eps, eta, noise)
 
 
 register_sampler("ddpm", Ancestral())
