@@ -22,7 +22,8 @@ def cmd_list(args) -> int:
     listing = {
         "suites": builtin_suites(),
         "models": [{"name": n, "family": MODELS.get(n).family, "source": MODELS.source(n)} for n in MODELS.names()],
-        "samplers": [{"name": n, "kind": SAMPLERS.get(n).kind, "source": SAMPLERS.source(n)} for n in SAMPLERS.names()],
+        "samplers": [{"name": n, "kind": SAMPLERS.get(n).kind, "source": SAMPLERS.source(n),
+                      "options": dict(SAMPLERS.get(n).defaults)} for n in SAMPLERS.names()],
         "datasets": [{"name": n, "source": DATASETS.source(n), "image_shape": list(DATASETS.get(n).image_shape),
                       "num_classes": DATASETS.get(n).num_classes} for n in DATASETS.names()],
         "extractors": [{"name": n, "source": EXTRACTORS.source(n)} for n in EXTRACTORS.names()],
@@ -40,7 +41,8 @@ def cmd_list(args) -> int:
         print(f"  {m['name']:<16} {m['family']:<10} {m['source']}")
     print("samplers:")
     for m in listing["samplers"]:
-        print(f"  {m['name']:<16} {m['kind']:<10} {m['source']}")
+        options = ", ".join(f"{k}={v}" for k, v in m["options"].items())
+        print(f"  {m['name']:<16} {m['kind']:<10} {m['source']}" + (f"  (options: {options})" if options else ""))
     print("datasets:")
     for d in listing["datasets"]:
         shape = "x".join(map(str, d["image_shape"]))

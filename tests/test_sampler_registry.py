@@ -170,16 +170,19 @@ def test_builtin_samplers_give_the_samples_of_before_the_registry(cls, sampler, 
     assert torch.equal(x[0, 0, 14, 10:14], torch.tensor(pinned))
 
 
-def test_list_shows_samplers_with_kind_and_source(capsys):
+def test_list_shows_samplers_with_kind_source_and_options(capsys):
     from gmbench.cli import main
 
     assert main(["list", "--json"]) == 0
     listed = {s["name"]: s for s in json.loads(capsys.readouterr().out)["samplers"]}
-    assert listed["heun"] == {"name": "heun", "kind": "velocity", "source": "built-in"}
-    assert listed[NAME] == {"name": NAME, "kind": "eps", "source": "tests"}  # the package that registered it
+    assert listed["heun"] == {"name": "heun", "kind": "velocity", "source": "built-in", "options": {}}
+    assert listed["ddim"]["options"] == {"clip_sample": True, "clipped_eps": False, "eta": 0.0}
+    assert listed[NAME] == {"name": NAME, "kind": "eps", "source": "tests",  # the package that registered it
+                            "options": {"order": 2}}
     assert main(["list"]) == 0
     text = capsys.readouterr().out
-    assert re.search(rf"samplers:\n(  .*\n)*  {re.escape(NAME)} +eps +tests\n", text)
+    assert re.search(rf"samplers:\n(  .*\n)*  {re.escape(NAME)} +eps +tests  \(options: order=2\)\n", text)
+    assert re.search(r"\n  heun +velocity +built-in\n", text)
     assert text.index("models:") < text.index("samplers:") < text.index("datasets:")
 
 
