@@ -33,7 +33,8 @@ def test_quick_suite_caps_its_training_inside_the_15_minute_bound():
 
     trained = [m for m in load_suite("quick").models if MODELS.get(m.name).trainable]
     assert trained and all(m.budget.steps and m.budget.seconds for m in trained)
-    assert sum(m.budget.seconds for m in trained) <= 12 * 60
+    configured_caps = [m.budget.seconds for m in trained]  # numbers written in quick.toml
+    assert sum(configured_caps) <= 720  # 12 of `make run`'s 15 minutes
 
 
 def test_model_budget_inherits_and_overrides_defaults():
