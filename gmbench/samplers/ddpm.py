@@ -92,6 +92,11 @@ class TimestepChain(Sampler):
              generator: torch.Generator | None, **options) -> Tensor:
         raise NotImplementedError
 
+    @staticmethod
+    def step_noise(x: Tensor, generator: torch.Generator | None) -> Tensor:
+        """A step's fresh noise, of x's shape, dtype and device: drawn alike by every stochastic step."""
+        return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+
     def sample(self, denoiser: EpsDenoiser, x: Tensor, steps: int, generator: torch.Generator | None = None,
                **options) -> Tensor:
         alpha_bars, options = denoiser.alpha_bars, self.options(options)  # defaults filled in
@@ -109,7 +114,7 @@ class Ancestral(TimestepChain):
     every evaluation but the last (at t = 0), as DDPMScheduler draws it at t > 0."""
 
     def step(self, x, eps, a_t, a_prev, last, generator, clip_sample):
-        noise = None if last else torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        noise = None if last else self.step_noise(x, generator)
         return ddpm_step(x, eps, a_t, a_prev, noise, clip_sample)
 
 
@@ -129,7 +134,7 @@ class DDIM(TimestepChain):
         return options
 
     def step(self, x, eps, a_t, a_prev, last, generator, clip_sample, clipped_eps, eta):
-        noise = None if last or eta == 0 else torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        noise = None if last or eta == 0 else self.step_noise(x, generator)
         return ddim_step(x, eps, a_t, a_prev, clip_sample, clipped_eps, eta, noise)
 
 
